@@ -1,0 +1,287 @@
+"""The fasthmr ROS 2 node: wires camera topics to the pipeline and the pipeline to the output topics.
+
+Threads: rclpy's executor runs the subscriptions and the diagnostics timer; one inference thread takes the newest
+frame from a one-slot mailbox, runs the pipeline and publishes. Callbacks never wait for inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from fasthmr_ros import ros_io, ros_messages
+from fasthmr_ros.frame_slot import LatestFrameSlot
+from fasthmr_ros.msg import HumanMeshArray, MeshFaces
+from fasthmr_ros.node_params import NodeParams
+from fasthmr_ros.node_stats import NodeStats
+from fasthmr_ros.pipeline_types import Frame, FrameProcessor
+
+NODE_NAME = "fasthmr"
+RESULT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+PROBLEM_LOG_PERIOD_S = 5.0
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (bad parameter, missing file); the message is the one line the user sees."""
+
+
+def build_processor(params: NodeParams, log) -> FrameProcessor:
+    from fasthmr_ros.pipeline_types import NoModelProcessor
+
+    # The model pipeline arrives with the model-core and live-node work; until then only the plumbing runs.
+    return NoModelProcessor()
+
+
+class HmrNode(Node):
+    def __init__(self, processor_factory=build_processor) -> None:
+        super().__init__(NODE_NAME)
+        self.params = self._declare_parameters()
+        self.stats = NodeStats()
+        self._slot: LatestFrameSlot[tuple[object, str]] = LatestFrameSlot()
+        self._camera_matrix: np.ndarray | None = None
+        self._camera_info_size: tuple[int, int] | None = None
+        self._camera_lock = threading.Lock()
+        self._said_default_intrinsics = False
+        self._problem_logged_at: dict[str, float] = {}
+
+        self.processor = processor_factory(self.params, self.get_logger())
+
+        self.mesh_pub = self.create_publisher(HumanMeshArray, "~/meshes", RESULT_QOS)
+        self.marker_pub = self.create_publisher(MarkerArray, "~/markers", RESULT_QOS)
+        self.faces_pub = self.create_publisher(MeshFaces, "~/faces", LATCHED_QOS)
+        self.overlay_pub = self.create_publisher(Image, "~/overlay", RESULT_QOS) if self.params.publish_overlay else None
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RESULT_QOS)
+        self._publish_faces()
+
+        p = self.params
+        if p.image_transport == "compressed":
+            topic = p.image_topic.rstrip("/") + "/compressed"
+            self.create_subscription(CompressedImage, topic, self._on_compressed, qos_profile_sensor_data)
+        elif p.image_transport == "raw":
+            topic = p.image_topic
+            self.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data)
+        else:
+            raise StartupError(f"image_transport must be 'raw' or 'compressed', not '{p.image_transport}'")
+        self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, qos_profile_sensor_data)
+        self.create_timer(max(p.diagnostics_period_s, 0.05), self._publish_diagnostics)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._inference_loop, name="fasthmr-inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"listening on {topic} ({p.image_transport}) + {p.camera_info_topic}; weights: {self.processor.weights}; "
+            f"body model: {self.processor.body_model}; outputs on {self.get_fully_qualified_name()}/meshes"
+        )
+
+    # ---- parameters -------------------------------------------------------------------------------------------
+    def _declare_parameters(self) -> NodeParams:
+        defaults = NodeParams()
+        values = {}
+        for name in NodeParams.names():
+            values[name] = self.declare_parameter(name, getattr(defaults, name)).value
+        return NodeParams(**values)
+
+    # ---- callbacks (executor thread: cheap, never block) ---------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        self.stats.on_received()
+        self._slot.put((msg, "raw"))
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self.stats.on_received()
+        self._slot.put((msg, "compressed"))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        k = ros_io.camera_matrix(msg)
+        if k is None:
+            self._log_problem("camera_info", f"ignoring CameraInfo on {self.params.camera_info_topic}: K is unset")
+            return
+        with self._camera_lock:
+            first = self._camera_matrix is None
+            self._camera_matrix = k
+            self._camera_info_size = (int(msg.width), int(msg.height))
+        if first:
+            self.get_logger().info(f"CameraInfo received: fx={k[0, 0]:.1f} fy={k[1, 1]:.1f} cx={k[0, 2]:.1f} cy={k[1, 2]:.1f}")
+
+    # ---- inference thread ----------------------------------------------------------------------------------------
+    def _inference_loop(self) -> None:
+        while not self._stop.is_set():
+            item = self._slot.take(timeout=0.1)
+            if item is None:
+                continue
+            msg, kind = item
+            try:
+                self._process(msg, kind)
+            except ros_io.ImageError as err:
+                self.stats.on_bad_frame(str(err))
+                self._log_problem(str(err).split(" ")[0], f"skipping a frame: {err}")
+            except Exception as err:  # the node must outlive any single bad frame
+                self.stats.on_error(f"{type(err).__name__}: {err}")
+                self._log_problem(type(err).__name__, f"frame failed: {type(err).__name__}: {err}")
+                self.get_logger().debug(traceback.format_exc())
+
+    def _process(self, msg, kind: str) -> None:
+        t0 = time.perf_counter()
+        rgb = ros_io.compressed_to_rgb(msg) if kind == "compressed" else ros_io.image_to_rgb(msg)
+        height, width = rgb.shape[:2]
+        k, known = self._intrinsics(width, height)
+        t1 = time.perf_counter()
+        result = self.processor.process(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=known))
+        t2 = time.perf_counter()
+        header = msg.header
+        if self.params.frame_id:
+            header.frame_id = self.params.frame_id
+        self.mesh_pub.publish(
+            ros_messages.human_mesh_array(
+                result, header, self.processor.weights, self.processor.body_model, (width, height),
+                self.params.publish_vertices,
+            )
+        )  # fmt: skip
+        t3 = time.perf_counter()
+        stages = {"decode": (t1 - t0) * 1e3, "pipeline": (t2 - t1) * 1e3, "publish": (t3 - t2) * 1e3}
+        stages.update(result.timings_ms)
+        stages["total"] = (t3 - t0) * 1e3
+        self.stats.on_processed(stages)
+
+    def _intrinsics(self, width: int, height: int) -> tuple[np.ndarray, bool]:
+        with self._camera_lock:
+            k, size = self._camera_matrix, self._camera_info_size
+        if k is None:
+            if not self._said_default_intrinsics:
+                self._said_default_intrinsics = True
+                focal = ros_io.default_camera_matrix(width, height)[0, 0]
+                self.get_logger().warning(
+                    f"no CameraInfo on {self.params.camera_info_topic} yet: using the default focal length "
+                    f"{focal:.0f} px (HMR2.0's 5000/256*max(W,H)); depths are not metric until CameraInfo arrives"
+                )
+            return ros_io.default_camera_matrix(width, height), False
+        if size and size[0] > 0 and size != (width, height):
+            # images resized after calibration (e.g. a downscaled stream): scale K with them
+            k = k.copy()
+            k[0] *= width / size[0]
+            k[1] *= height / size[1]
+        return k, True
+
+    # ---- outputs -------------------------------------------------------------------------------------------------
+    def _publish_faces(self) -> None:
+        if self.processor.faces is None:
+            return
+        header = Header()
+        header.stamp = self.get_clock().now().to_msg()
+        self.faces_pub.publish(
+            ros_messages.mesh_faces(self.processor.faces, self.processor.num_vertices, self.processor.body_model, header)
+        )
+
+    def _publish_diagnostics(self) -> None:
+        try:
+            self._publish_diagnostics_now()
+        except Exception as err:  # diagnostics must never take the node down
+            self._log_problem("diagnostics", f"diagnostics failed: {type(err).__name__}: {err}")
+
+    def _publish_diagnostics_now(self) -> None:
+        values: dict[str, object] = dict(self.stats.snapshot())
+        values["frames_dropped"] = self._slot.dropped
+        values["weights"] = self.processor.weights
+        values["body_model"] = self.processor.body_model
+        with self._camera_lock:
+            values["camera_info"] = "received" if self._camera_matrix is not None else "missing (default focal)"
+        values.update(self.processor.settings)
+        level, message = DiagnosticStatus.OK, "running"
+        if values["errors"]:
+            level, message = DiagnosticStatus.WARN, f"frames failed: {values['last_problem']}"
+        elif values["bad_frames"]:
+            level, message = DiagnosticStatus.WARN, f"bad input frames: {values['last_problem']}"
+        elif values["camera_info"] != "received":
+            level, message = DiagnosticStatus.WARN, "no CameraInfo: using the default focal length"
+        self.diag_pub.publish(
+            ros_messages.diagnostics(values, level, message, self.get_clock().now().to_msg(), f"{NODE_NAME}: pipeline")
+        )
+
+    def _log_problem(self, kind: str, text: str) -> None:
+        """Log each kind of problem at once, then at most every few seconds, so bad streams don't flood the log."""
+        now = time.monotonic()
+        if now - self._problem_logged_at.get(kind, -1e9) >= PROBLEM_LOG_PERIOD_S:
+            self._problem_logged_at[kind] = now
+            self.get_logger().warning(text)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._slot.close()
+        self._worker.join(timeout=5.0)
+
+
+def spin_node(args: list[str] | None) -> int:
+    """Init rclpy with args, run the node until Ctrl-C/SIGTERM, shut down cleanly. Returns the exit code."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = HmrNode()
+    except (StartupError, FileNotFoundError, ValueError) as err:
+        print(f"[fasthmr] cannot start: {err}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.shutdown()
+        # the context may already be shut down by the signal handler: print, don't log to /rosout
+        print(
+            f"[fasthmr] stopped: {node.stats.received} frames received, {node.stats.processed} processed, "
+            f"{node._slot.dropped} dropped, {node.stats.bad_frames} bad",
+            file=sys.stderr,
+        )
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `ros2 run fasthmr_ros hmr_node --ros-args ...` (plain ROS arguments)."""
+    return spin_node(sys.argv if argv is None else argv)
+
+
+# ---- `fasthmr run` -------------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from fasthmr_ros.paths import config_dir
+
+    parser.add_argument("--params-file", default=str(config_dir() / "hmr.yaml"), help="node parameters (YAML)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="override one parameter, e.g. -p device:=cuda (repeatable)")  # fmt: skip
+    parser.add_argument("--dds", default="localhost",
+                        help="Fast DDS transport profile: localhost (shipped; one host), none, or an XML path")  # fmt: skip
+    parser.add_argument("ros_args", nargs=argparse.REMAINDER, help="further arguments after --ros-args")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fasthmr_ros.ros_env import configure_dds
+
+    configure_dds(args.dds)
+    if not Path(args.params_file).is_file():
+        print(f"[fasthmr] cannot start: parameter file not found: {args.params_file}", file=sys.stderr)
+        return 2
+    ros_args = ["fasthmr", "--ros-args", "--params-file", args.params_file]
+    for item in args.param:
+        ros_args += ["-p", item]
+    extra = [a for a in args.ros_args if a != "--ros-args"]
+    if extra:
+        ros_args += extra
+    return spin_node(ros_args)
