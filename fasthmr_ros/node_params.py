@@ -33,6 +33,7 @@ class NodeParams:
     publish_markers: bool = True
     publish_overlay: bool = False
     diagnostics_period_s: float = 1.0
+    record: str = ""  # MCAP file to record every output message into ("" = off)
 
     @classmethod
     def names(cls) -> list[str]:

@@ -66,7 +66,7 @@ class FrameSource:
     def _resize(self, rgb: np.ndarray) -> np.ndarray:
         if not self.width or rgb.shape[1] == self.width:
             return rgb
-        height = int(round(rgb.shape[0] * self.width / rgb.shape[1]))
+        height = round(rgb.shape[0] * self.width / rgb.shape[1])
         return cv2.resize(rgb, (self.width, height), interpolation=cv2.INTER_AREA)
 
 
@@ -105,13 +105,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop", action="store_true", help="start again at the end")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = no limit)")
     parser.add_argument("--width", type=int, default=0, help="resize to this width, keeping the aspect ratio")
-    parser.add_argument("--focal", type=float, default=0.0,
-                        help="focal length in px for CameraInfo (default: max(W,H), about a 53 degree field of view)")  # fmt: skip
+    parser.add_argument(
+        "--focal",
+        type=float,
+        default=0.0,
+        help="focal length in px for CameraInfo (default: max(W,H), about a 53 degree field of view)",
+    )
     parser.add_argument("--encoding", default="rgb8", help="rgb8 | bgr8 | rgba8 | bgra8 | mono8")
     parser.add_argument("--compressed", action="store_true", help="publish JPEG CompressedImage on <topic>/compressed")
     parser.add_argument("--reliable", action="store_true", help="reliable QoS instead of sensor data (best effort)")
-    parser.add_argument("--wait-subscribers", type=int, default=1,
-                        help="wait (up to --wait-timeout s) until this many subscribers match before publishing")  # fmt: skip
+    parser.add_argument(
+        "--wait-subscribers",
+        type=int,
+        default=1,
+        help="wait (up to --wait-timeout s) until this many subscribers match before publishing",
+    )
     parser.add_argument("--wait-timeout", type=float, default=20.0)
     parser.add_argument("--stamps-out", default="", help="write the stamp of each published frame as JSON lines")
     parser.add_argument("--dds", default="localhost", help="Fast DDS profile: localhost, none or an XML path")
@@ -150,8 +158,10 @@ def run(args: argparse.Namespace) -> int:
     if not rclpy.ok():
         return 1
     if image_pub.get_subscription_count() < args.wait_subscribers:
-        print(f"[replay] no subscriber on {image_pub.topic_name} after {args.wait_timeout:.0f} s; publishing anyway",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"[replay] no subscriber on {image_pub.topic_name} after {args.wait_timeout:.0f} s; publishing anyway",
+            file=sys.stderr,
+        )
     time.sleep(0.2)  # let the matched subscriber's reader settle before the first frame
 
     rate = args.rate or source.fps
@@ -168,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
                 if args.compressed:
                     msg = CompressedImage(header=header, format="jpeg")
                     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                    if not ok:
+                        raise RuntimeError("JPEG encoding failed")
                     msg.data = jpeg.tobytes()
                 else:
                     msg = encode_image(rgb, args.encoding, header)

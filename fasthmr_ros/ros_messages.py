@@ -17,7 +17,7 @@ def _roi(box: np.ndarray, width: int, height: int) -> RegionOfInterest:
     x1, y1 = min(max(x1, x0), width), min(max(y1, y0), height)
     roi = RegionOfInterest()
     roi.x_offset, roi.y_offset = int(x0), int(y0)
-    roi.width, roi.height = int(round(x1 - x0)), int(round(y1 - y0))
+    roi.width, roi.height = round(x1 - x0), round(y1 - y0)
     return roi
 
 

@@ -87,7 +87,9 @@ def _uyvy(rgb: np.ndarray, yuyv: bool) -> np.ndarray:
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize(("encoding", "yuyv"), [("yuv422", False), ("uyvy", False), ("yuyv", True), ("yuv422_yuy2", True)])
+@pytest.mark.parametrize(
+    ("encoding", "yuyv"), [("yuv422", False), ("uyvy", False), ("yuyv", True), ("yuv422_yuy2", True)]
+)
 def test_yuv422_family(encoding, yuyv):
     # flat 2-pixel-wide colour blocks, so chroma subsampling loses nothing
     blocks = RNG.integers(30, 220, size=(6, 4, 3), dtype=np.uint8)
@@ -163,7 +165,7 @@ def test_corrupt_compressed_image(payload):
 
 
 def test_truncated_jpeg_is_an_error_or_a_full_frame():
-    ok, data = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))
+    _ok, data = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))
     truncated = data.tobytes()[: len(data) // 3]
     try:
         rgb = ros_io.compressed_to_rgb(CompressedImage(format="jpeg", data=truncated))

@@ -10,9 +10,9 @@ from conftest import Collector, spin_until
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
-from mesh_messages import people_from_seed  # noqa: E402
+from mesh_messages import people_from_seed
 
-from fasthmr_ros.msg import HumanMeshArray, MeshFaces  # noqa: E402
+from fasthmr_ros.msg import HumanMeshArray, MeshFaces
 
 
 def test_human_mesh_array_round_trip(spawn, ros_node):
@@ -23,8 +23,11 @@ def test_human_mesh_array_round_trip(spawn, ros_node):
 
     for seed, msg in enumerate(meshes.messages[:count]):
         expected = people_from_seed(seed)
-        assert (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id) == (1000 + seed, 5000 * seed,
-                                                                                        f"cam_{seed}")
+        assert (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id) == (
+            1000 + seed,
+            5000 * seed,
+            f"cam_{seed}",
+        )
         assert msg.weights == "weights-x"
         assert list(msg.ended_track_ids) == expected.ended_track_ids
         assert len(msg.humans) == len(expected.people)
@@ -43,6 +46,7 @@ def test_human_mesh_array_round_trip(spawn, ros_node):
             np.testing.assert_allclose(np.asarray(human.keypoints_2d).reshape(-1, 2), person.keypoints_2d, rtol=1e-6)
             x0, y0, x1, y1 = person.box
             assert (human.roi.x_offset, human.roi.y_offset) == (int(x0), int(y0))
+            assert (human.roi.width, human.roi.height) == (round(x1 - x0), round(y1 - y0))
 
     # a subscriber that joins late still gets the (transient-local) faces
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)

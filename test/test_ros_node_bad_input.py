@@ -53,8 +53,16 @@ def raw_frames(rgb: np.ndarray) -> list[tuple[Image, bool]]:
     step_too_small = ros_io.rgb_to_image_msg(rgb, stamped(7))
     step_too_small.step = width
     last_good = ros_io.rgb_to_image_msg(rgb, stamped(8))
-    return [(good, True), (wrong_encoding, False), (short, False), (zero, False), (odd_step, True),
-            (mono16, True), (step_too_small, False), (last_good, True)]  # fmt: skip
+    return [
+        (good, True),
+        (wrong_encoding, False),
+        (short, False),
+        (zero, False),
+        (odd_step, True),
+        (mono16, True),
+        (step_too_small, False),
+        (last_good, True),
+    ]
 
 
 def send_spaced(node, publisher, messages, gap: float = 0.25) -> None:
@@ -71,20 +79,25 @@ def test_bad_raw_images_are_reported_and_skipped(spawn, ros_node):
     image_pub = ros_node.create_publisher(Image, "/camera/image_raw", QoSProfile(depth=10))
     info_pub = ros_node.create_publisher(CameraInfo, "/camera/camera_info", QoSProfile(depth=10))
     node = spawn(*NODE_ARGS, name="node")
-    assert spin_until(ros_node, lambda: image_pub.get_subscription_count() > 0 and meshes.sub.get_publisher_count() > 0,
-                      30, [node])  # fmt: skip
+    assert spin_until(
+        ros_node, lambda: image_pub.get_subscription_count() > 0 and meshes.sub.get_publisher_count() > 0, 30, [node]
+    )
     time.sleep(0.3)
 
     frames = raw_frames(real_frame())
     send_spaced(ros_node, image_pub, [m for m, _ in frames])
     good = {m.header.stamp.sec for m, ok in frames if ok}
-    assert spin_until(ros_node, lambda: {m.header.stamp.sec for m in meshes.messages} == good, 10, [node]), (
-        [m.header.stamp.sec for m in meshes.messages]
-    )
+    assert spin_until(ros_node, lambda: {m.header.stamp.sec for m in meshes.messages} == good, 10, [node]), [
+        m.header.stamp.sec for m in meshes.messages
+    ]
 
     bad = len(frames) - len(good)
-    assert spin_until(ros_node, lambda: diagnostics.messages
-                      and int(diagnostics_values(diagnostics.messages[-1])["bad_frames"]) == bad, 5, [node])  # fmt: skip
+    assert spin_until(
+        ros_node,
+        lambda: diagnostics.messages and int(diagnostics_values(diagnostics.messages[-1])["bad_frames"]) == bad,
+        5,
+        [node],
+    )
     values = diagnostics_values(diagnostics.messages[-1])
     assert values["camera_info"].startswith("missing")
     assert diagnostics.messages[-1].status[0].level != b"\x00"  # not OK while input is bad
@@ -98,8 +111,9 @@ def test_bad_raw_images_are_reported_and_skipped(spawn, ros_node):
     rgb_h, rgb_w = frames[0][0].height, frames[0][0].width
     k = np.array([[300.0, 0, rgb_w / 2], [0, 300.0, rgb_h / 2], [0, 0, 1]])
     info_pub.publish(ros_io.camera_info_msg(k, rgb_w, rgb_h, stamped(9)))
-    assert spin_until(ros_node, lambda: diagnostics_values(diagnostics.messages[-1])["camera_info"] == "received", 5,
-                      [node])  # fmt: skip
+    assert spin_until(
+        ros_node, lambda: diagnostics_values(diagnostics.messages[-1])["camera_info"] == "received", 5, [node]
+    )
     assert node.alive()
 
 
@@ -107,8 +121,9 @@ def test_corrupt_compressed_frames_are_reported_and_skipped(spawn, ros_node):
     meshes = Collector(ros_node, HumanMeshArray, "/fasthmr/meshes")
     image_pub = ros_node.create_publisher(CompressedImage, "/camera/image_raw/compressed", QoSProfile(depth=10))
     node = spawn(*NODE_ARGS, "-p", "image_transport:=compressed", name="node")
-    assert spin_until(ros_node, lambda: image_pub.get_subscription_count() > 0 and meshes.sub.get_publisher_count() > 0,
-                      30, [node])  # fmt: skip
+    assert spin_until(
+        ros_node, lambda: image_pub.get_subscription_count() > 0 and meshes.sub.get_publisher_count() > 0, 30, [node]
+    )
     time.sleep(0.3)
 
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(real_frame(), cv2.COLOR_RGB2BGR))

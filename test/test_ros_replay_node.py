@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from conftest import Collector, diagnostics_values, spin_until
@@ -31,9 +32,23 @@ def test_replay_to_node_loses_no_frame(spawn, ros_node, tmp_path, clip, width, f
     assert spin_until(ros_node, lambda: meshes.sub.get_publisher_count() > 0, 30, [node]), "node did not come up"
 
     stamps_file = tmp_path / "stamps.jsonl"
-    replay = spawn("-m", "fasthmr_ros.cli", "replay", str(video), "--rate", "30", "--max-frames", str(frames),
-                   "--width", str(width), "--frame-id", "test_cam_optical_frame", "--stamps-out", str(stamps_file),
-                   name="replay")  # fmt: skip
+    replay = spawn(
+        "-m",
+        "fasthmr_ros.cli",
+        "replay",
+        str(video),
+        "--rate",
+        "30",
+        "--max-frames",
+        str(frames),
+        "--width",
+        str(width),
+        "--frame-id",
+        "test_cam_optical_frame",
+        "--stamps-out",
+        str(stamps_file),
+        name="replay",
+    )
     assert replay.wait(timeout=60) == 0, replay.log()
     sent = published_stamps(stamps_file)
     assert len(sent) == frames
@@ -55,3 +70,44 @@ def test_replay_to_node_loses_no_frame(spawn, ros_node, tmp_path, clip, width, f
     assert set(received) <= set(sent)  # every output carries an input stamp
     assert received == sorted(received)  # in order
     assert all(m.header.frame_id == "test_cam_optical_frame" for m in meshes.messages)
+
+
+def test_run_record_writes_a_readable_mcap(spawn, ros_node, tmp_path):
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    video = footage.fetch(["sports2d_demo.mp4"])[0]
+    bag = tmp_path / "out.mcap"
+    meshes = Collector(ros_node, HumanMeshArray, "/fasthmr/meshes")
+    node = spawn(*NODE_ARGS, "--record", str(bag), name="node")
+    assert spin_until(ros_node, lambda: meshes.sub.get_publisher_count() > 0, 30, [node])
+    stamps_file = tmp_path / "stamps.jsonl"
+    replay = spawn(
+        "-m",
+        "fasthmr_ros.cli",
+        "replay",
+        str(video),
+        "--max-frames",
+        "20",
+        "--width",
+        "640",
+        "--stamps-out",
+        str(stamps_file),
+        name="replay",
+    )
+    assert replay.wait(timeout=60) == 0
+    assert spin_until(ros_node, lambda: len(meshes.messages) >= 15, 10, [node])
+    time.sleep(1.5)  # one diagnostics period
+    assert node.stop() == 0
+
+    sent = set(published_stamps(stamps_file))
+    by_topic: dict[str, list] = {}
+    with open(bag, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        assert reader.get_header().profile == "ros2"
+        for _schema, channel, _message, decoded in reader.iter_decoded_messages():
+            by_topic.setdefault(channel.topic, []).append(decoded)
+    recorded = by_topic["/fasthmr/meshes"]
+    assert len(recorded) >= len(meshes.messages)
+    assert {(m.header.stamp.sec, m.header.stamp.nanosec) for m in recorded} <= sent
+    assert by_topic["/diagnostics"], by_topic.keys()

@@ -15,7 +15,9 @@ def people_from_seed(seed: int, count: int = 2, num_vertices: int = 6890) -> Fra
             Person(
                 track_id=int(rng.integers(1, 1000)) + i,
                 score=float(rng.uniform(0.5, 1.0)),
-                box=np.array([*np.sort(rng.uniform(0, 640, 2))[::1], *np.sort(rng.uniform(0, 480, 2))], np.float32)[[0, 2, 1, 3]],
+                box=np.array([*np.sort(rng.uniform(0, 640, 2))[::1], *np.sort(rng.uniform(0, 480, 2))], np.float32)[
+                    [0, 2, 1, 3]
+                ],
                 global_orient=rng.normal(size=3).astype(np.float32),
                 body_pose=rng.normal(size=69).astype(np.float32),
                 betas=rng.normal(size=10).astype(np.float32),

@@ -11,10 +11,10 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from mesh_messages import people_from_seed  # noqa: E402
+from mesh_messages import people_from_seed
 
-from fasthmr_ros import ros_messages  # noqa: E402
-from fasthmr_ros.msg import HumanMeshArray, MeshFaces  # noqa: E402
+from fasthmr_ros import ros_messages
+from fasthmr_ros.msg import HumanMeshArray, MeshFaces
 
 
 def main() -> None:
@@ -33,8 +33,11 @@ def main() -> None:
     for seed in range(count):
         header = Header(frame_id=f"cam_{seed}")
         header.stamp.sec, header.stamp.nanosec = 1000 + seed, 5000 * seed
-        pub.publish(ros_messages.human_mesh_array(people_from_seed(seed), header, "weights-x", "fasthmr-embedded",
-                                                  (640, 480), True))
+        pub.publish(
+            ros_messages.human_mesh_array(
+                people_from_seed(seed), header, "weights-x", "fasthmr-embedded", (640, 480), True
+            )
+        )
         time.sleep(0.05)
     rclpy.spin_once(node, timeout_sec=3.0)  # keep the latched faces available a moment longer
     node.destroy_node()

