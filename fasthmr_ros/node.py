@@ -18,7 +18,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
@@ -32,6 +32,13 @@ from fasthmr_ros.pipeline_types import Frame, FrameProcessor
 
 NODE_NAME = "fasthmr"
 RESULT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+# Sensor-data QoS (best effort, volatile) with a slightly deeper history than qos_profile_sensor_data's 5, so a
+# callback thread starved for a few frames on a loaded CPU doesn't lose frames inside DDS; the node still keeps
+# only the newest frame for inference.
+CAMERA_QOS = QoSProfile(
+    depth=10, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST,
+    durability=DurabilityPolicy.VOLATILE,
+)  # fmt: skip
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 PROBLEM_LOG_PERIOD_S = 5.0
 
@@ -79,13 +86,13 @@ class HmrNode(Node):
         p = self.params
         if p.image_transport == "compressed":
             topic = p.image_topic.rstrip("/") + "/compressed"
-            self.create_subscription(CompressedImage, topic, self._on_compressed, qos_profile_sensor_data)
+            self.create_subscription(CompressedImage, topic, self._on_compressed, CAMERA_QOS)
         elif p.image_transport == "raw":
             topic = p.image_topic
-            self.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data)
+            self.create_subscription(Image, topic, self._on_image, CAMERA_QOS)
         else:
             raise StartupError(f"image_transport must be 'raw' or 'compressed', not '{p.image_transport}'")
-        self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, qos_profile_sensor_data)
+        self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, CAMERA_QOS)
         self.create_timer(max(p.diagnostics_period_s, 0.05), self._publish_diagnostics)
 
         self._stop = threading.Event()

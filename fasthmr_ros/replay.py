@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             f"[replay] no subscriber on {image_pub.topic_name} after {args.wait_timeout:.0f} s; publishing anyway",
             file=sys.stderr,
         )
-    time.sleep(0.2)  # let the matched subscriber's reader settle before the first frame
+    time.sleep(0.5)  # discovery is two-sided: give the subscriber time to match us too
 
     rate = args.rate or source.fps
     period = 1.0 / rate

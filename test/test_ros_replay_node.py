@@ -59,8 +59,14 @@ def test_replay_to_node_loses_no_frame(spawn, ros_node, tmp_path, clip, width, f
         values = diagnostics_values(diagnostics.messages[-1])
         return int(values["frames_received"]) >= frames and len(meshes.messages) == int(values["frames_processed"])
 
-    assert spin_until(ros_node, node_saw_everything, 20, [node])
-    values = diagnostics_values(diagnostics.messages[-1])
+    spin_until(ros_node, node_saw_everything, 20, [node])
+    values = diagnostics_values(diagnostics.messages[-1]) if diagnostics.messages else {}
+    missing = [
+        i
+        for i, s in enumerate(sent)
+        if s not in {(m.header.stamp.sec, m.header.stamp.nanosec) for m in meshes.messages}
+    ]
+    assert node_saw_everything(), f"diagnostics {values}; frames without output: {missing}"
     assert int(values["frames_received"]) == frames, values  # not one frame lost between processes
     assert int(values["bad_frames"]) == 0 and int(values["errors"]) == 0, values
     assert int(values["frames_processed"]) + int(values["frames_dropped"]) == frames, values
