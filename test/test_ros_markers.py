@@ -1,0 +1,99 @@
+"""RViz markers and the decimated marker mesh."""
+
+from __future__ import annotations
+
+import numpy as np
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker
+
+from fasthmr_ros.mesh_decimate import decimate
+from fasthmr_ros.model.skeleton import BONES
+from fasthmr_ros.pipeline_types import FrameResult, Person
+from fasthmr_ros.ros_markers import people_markers, track_colour
+
+
+def uv_sphere(rings: int = 40, segments: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    theta = np.linspace(0, np.pi, rings + 1)[1:-1]
+    phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    t, p = np.meshgrid(theta, phi, indexing="ij")
+    body = np.stack([np.sin(t) * np.cos(p), np.sin(t) * np.sin(p), np.cos(t)], -1).reshape(-1, 3)
+    vertices = np.vstack([[0, 0, 1], body, [0, 0, -1]])
+    faces = []
+    idx = lambda r, s: 1 + r * segments + s % segments  # noqa: E731
+    for s in range(segments):
+        faces.append((0, idx(0, s), idx(0, s + 1)))
+        faces.append((len(vertices) - 1, idx(rings - 2, s + 1), idx(rings - 2, s)))
+        for r in range(rings - 2):
+            faces.append((idx(r, s), idx(r + 1, s), idx(r + 1, s + 1)))
+            faces.append((idx(r, s), idx(r + 1, s + 1), idx(r, s + 1)))
+    return vertices, np.asarray(faces)
+
+
+def area(vertices: np.ndarray, faces: np.ndarray) -> float:
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    return float(np.linalg.norm(np.cross(b - a, c - a), axis=1).sum() / 2)
+
+
+def test_decimation_hits_the_budget_and_keeps_the_surface():
+    vertices, faces = uv_sphere()
+    assert len(faces) > 6000
+    for target in (300, 1500):
+        reduced = decimate(vertices, faces, target)
+        assert 0.6 * target <= len(reduced) <= target
+        assert reduced.min() >= 0 and reduced.max() < len(vertices)
+        assert np.all(reduced[:, 0] != reduced[:, 1]) and np.all(reduced[:, 1] != reduced[:, 2])
+        assert area(vertices, reduced) > 0.85 * area(vertices, faces)
+
+
+def test_decimation_is_identity_under_budget():
+    vertices, faces = uv_sphere(6, 8)
+    np.testing.assert_array_equal(decimate(vertices, faces, 10_000), faces)
+
+
+def person(track_id: int, rng) -> Person:
+    joints = rng.normal(size=(24, 3)) * 0.3 + np.array([0, 0, 3])
+    return Person(
+        track_id=track_id,
+        score=0.9,
+        box=np.array([0, 0, 10, 10.0]),
+        global_orient=np.zeros(3),
+        body_pose=np.zeros(69),
+        betas=np.zeros(10),
+        translation=np.array([0, 0, 3.0]),
+        joints=joints,
+        keypoints_2d=np.zeros((24, 2)),
+        vertices=rng.normal(size=(100, 3)) + np.array([0, 0, 3]),
+    )
+
+
+def test_markers_per_person_and_deletes_for_ended_tracks():
+    rng = np.random.default_rng(0)
+    people = [person(3, rng), person(8, rng)]
+    faces = rng.integers(0, 100, size=(20, 3))
+    header = Header(frame_id="cam")
+    header.stamp.sec = 42
+    array = people_markers(FrameResult(people=people, ended_track_ids=[5]), header, faces)
+    by_key = {(m.ns, m.id): m for m in array.markers}
+    assert len(by_key) == len(array.markers)  # (ns, id) unique
+    for p in people:
+        mesh = by_key[("mesh", p.track_id)]
+        assert mesh.type == Marker.TRIANGLE_LIST and len(mesh.points) == faces.size
+        np.testing.assert_allclose([mesh.points[4].x, mesh.points[4].y, mesh.points[4].z],
+                                   p.vertices[faces.reshape(-1)[4]])  # fmt: skip
+        bones = by_key[("bones", p.track_id)]
+        assert len(bones.points) == 2 * len(BONES)
+        child, parent = BONES[7]
+        np.testing.assert_allclose([bones.points[14].x, bones.points[15].x], [p.joints[child, 0], p.joints[parent, 0]])
+        assert len(by_key[("joints", p.track_id)].points) == 24
+        assert f"id {p.track_id}" in by_key[("label", p.track_id)].text
+        assert all(m.header.stamp.sec == 42 for m in array.markers)
+        colour = mesh.color
+        assert np.allclose([colour.r, colour.g, colour.b], track_colour(p.track_id))
+    deletes = [m for m in array.markers if m.action == Marker.DELETE]
+    assert {(m.ns, m.id) for m in deletes} == {(ns, 5) for ns in ("mesh", "joints", "bones", "label")}
+
+
+def test_track_colours_differ():
+    colours = np.array([track_colour(i) for i in range(1, 9)])
+    distances = np.linalg.norm(colours[:, None] - colours[None], axis=-1)
+    assert distances[~np.eye(8, dtype=bool)].min() > 0.05
