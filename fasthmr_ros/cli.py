@@ -11,6 +11,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("fasthmr_ros.node", "start the ROS 2 node (pip users' substitute for ros2 launch)"),
     "replay": ("fasthmr_ros.replay", "publish a video or image folder as sensor_msgs/Image + CameraInfo"),
+    "demo": ("fasthmr_ros.demo", "the node on real footage: overlay video + MCAP of every output (make demo)"),
     "fetch-footage": ("fasthmr_ros.footage", "fetch real footage of people from the package registries"),
 }
 
