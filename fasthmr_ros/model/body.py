@@ -45,7 +45,8 @@ def _vertex_ids(arrays: dict[str, np.ndarray], num_vertices: int) -> dict[str, i
         return None  # smplx's own ids are SMPL's
     # Another topology without ids: smplx's extra joints would index past the mesh. We drop them anyway
     # (only the 24 skeleton joints leave this module), so any valid vertex will do.
-    keys = ("nose", "reye", "leye", "rear", "lear", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel")
+    keys = ["nose", "reye", "leye", "rear", "lear", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel"]
+    keys += [side + finger for side in "lr" for finger in ("thumb", "index", "middle", "ring", "pinky")]
     return dict.fromkeys(keys, 0)
 
 
