@@ -55,6 +55,13 @@ def _stand_in(module: str, name: str) -> type:
     return type(name, (_PickledObject,), {"source": f"{module}.{name}"})
 
 
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """_codecs.encode as protocol-2 pickles use it for raw bytes (array buffers): str -> bytes, nothing else."""
+    if not isinstance(text, str) or encoding.replace("-", "").lower() != "latin1":
+        raise pickle.UnpicklingError("unexpected use of _codecs.encode")
+    return text.encode("latin1")
+
+
 def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
     """copyreg._reconstructor restricted to our stand-ins and plain object."""
     if not (isinstance(cls, type) and issubclass(cls, _PickledObject)) or base is not object:
@@ -71,6 +78,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return super().find_class(module, name)
         if (module, name) in _REDUCE_HELPERS:
             return _safe_reconstructor
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes
         if (module, name) in _BUILTINS:
             return {"object": object, "set": set, "frozenset": frozenset}[name]
         if module == "chumpy" or module.startswith(("chumpy.", "scipy.sparse")):
