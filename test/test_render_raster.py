@@ -150,7 +150,7 @@ def test_two_bodies_render_in_front_of_each_other():
     rot = torch.from_numpy(standard_pose_rotmats("walking"))[None]
     vertices = model(rot[:, :1], rot[:, 1:], torch.zeros(1, 10)).vertices[0].numpy().astype(np.float64)
     # SMPL frame (y up, z forward) -> camera frame (y down, z away), facing the camera
-    cam = vertices * np.array([-1.0, -1.0, -1.0])
+    cam = vertices * np.array([1.0, -1.0, -1.0])
     near_body = cam + np.array([-0.2, 0.3, 4.0])
     far_body = cam + np.array([0.3, 0.3, 6.0])
     raster = rasterize_meshes([(far_body, model.faces, (0, 1, 0)), (near_body, model.faces, (1, 0, 0))], K, W, H)
