@@ -380,17 +380,27 @@ def limb_warp(vertices: np.ndarray, weights: np.ndarray, joints: np.ndarray, tar
 def joint_regressor(vertices: np.ndarray, joints: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, dict]:
     """A (24, V) regressor with J_regressor @ vertices == joints exactly, built from rings of nearby vertices.
 
-    For each joint: the vertices of its own and neighbouring segments nearest to it, weighted as close to uniform
-    as possible while reproducing the joint position (minimum-norm correction, affine constraint). So joints
-    follow the surface when betas change it, as SMPL's regressor does.
+    For each joint: a ring of vertices of its own and neighbouring segments around it (nearest in a distance that
+    counts offsets along the bone four times, so the ring is a cross-section that surrounds the joint), weighted
+    as close to uniform as possible while reproducing the joint position (minimum-norm correction, affine
+    constraint). Joints then follow the surface when betas change it, as SMPL's regressor does.
     """
     regressor = np.zeros((NUM_JOINTS, len(vertices)))
     stats = {}
     for j in range(NUM_JOINTS):
         related = [j, *([PARENTS[j]] if PARENTS[j] >= 0 else []), *CHILDREN[j]]
         candidates = np.flatnonzero(weights[:, related].sum(axis=1) > 0.3)
-        distance = np.linalg.norm(vertices[candidates] - joints[j], axis=1)
-        ring = candidates[np.argsort(distance)[: max(24, len(candidates) // 25)]][:60]
+        if len(CHILDREN[j]) == 1:
+            axis = joints[CHILDREN[j][0]] - joints[j]
+        elif PARENTS[j] >= 0:
+            axis = joints[j] - joints[PARENTS[j]]
+        else:
+            axis = np.array([0.0, 1.0, 0.0])
+        axis /= np.linalg.norm(axis)
+        offset = vertices[candidates] - joints[j]
+        along = offset @ axis
+        distance = np.sum(offset**2, axis=1) + 15.0 * along**2
+        ring = candidates[np.argsort(distance)[:40]]
         points = vertices[ring]
         n = len(ring)
         # minimise |w - 1/n|^2  subject to  points^T w = joint,  sum(w) = 1
