@@ -107,6 +107,10 @@ def test_convert_smpl_command_writes_loadable_npz(tmp_path, embedded_arrays, cap
         np.testing.assert_allclose(npz["v_template"], embedded_arrays["v_template"], atol=1e-7)
     model = load_body_model(target)
     assert model.name == "smpl" and model.num_vertices == len(embedded_arrays["v_template"])
+    # a missing input is one line on stderr and exit status 2, not a traceback
+    assert smpl_io.run(parser.parse_args([str(tmp_path / "missing.pkl"), str(target)])) == 2
+    error = capsys.readouterr().err
+    assert "smpl.is.tue.mpg.de" in error and error.count("\n") == 1
 
 
 def test_pickle_naming_other_code_is_refused(tmp_path):

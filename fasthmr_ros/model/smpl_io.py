@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -154,10 +155,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    arrays = load_smpl_arrays(args.input)
     output = Path(args.output)
-    if output.suffix != ".npz":
-        raise ValueError(f"output must end in .npz, got {output}")
+    try:
+        if output.suffix != ".npz":
+            raise ValueError(f"output must end in .npz, got {output}")
+        arrays = load_smpl_arrays(args.input)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"fasthmr convert-smpl: {error}", file=sys.stderr)
+        return 2
     save_smpl_npz(arrays, output)
     v, f = arrays["v_template"].shape, arrays["f"].shape
     print(f"wrote {output}: {v[0]} vertices, {f[0]} faces, {arrays['shapedirs'].shape[-1]} shape directions")
