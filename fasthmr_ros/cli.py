@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("fasthmr_ros.node", "start the ROS 2 node (pip users' substitute for ros2 launch)"),
     "replay": ("fasthmr_ros.replay", "publish a video or image folder as sensor_msgs/Image + CameraInfo"),
     "fetch-footage": ("fasthmr_ros.footage", "fetch real footage of people from the package registries"),
+    "predict": ("fasthmr_ros.predict", "HMR2.0 on one image and one person box -> SMPL parameters and camera (.npz)"),
 }
 
 
