@@ -49,7 +49,19 @@ def build_model(args: argparse.Namespace) -> HMR2:
 
     if not args.checkpoint:
         raise ValueError(f"no --checkpoint given: {OFFICIAL_CHECKPOINT_HINT}")
+    _check_device(args.device)
     return load_hmr2(args.checkpoint, args.config, device=args.device)
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"--device {device!r} is not a torch device (try cpu or cuda)") from error
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: this torch build or machine has no CUDA; use --device cpu")
 
 
 def predict(args: argparse.Namespace) -> dict[str, np.ndarray]:
@@ -67,8 +79,9 @@ def predict(args: argparse.Namespace) -> dict[str, np.ndarray]:
         raise ValueError(f"OpenCV cannot read {image_path} as an image")
     if args.focal is not None and not args.focal > 0:
         raise ValueError(f"--focal must be a positive number of pixels, got {args.focal}")
-    model = build_model(args)
+    # Input errors first: the official model takes seconds to load.
     batch = crop_people(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.asarray([args.box], dtype=np.float64))
+    model = build_model(args)
     with torch.inference_mode():
         out = model(batch.images.to(args.device))
         cam_t = cam_crop_to_full(out.pred_cam, batch.centers, batch.sizes, batch.image_wh, args.focal)

@@ -160,7 +160,8 @@ def load_hmr2(path: str | Path, config: str | HMRConfig = "vit_h", device: str |
     with torch.device("meta"):
         model = HMR2(config)
     check_state_dict(state, model, str(path))
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
+    # Copies, so the model does not keep the memory-mapped file alive (or see it change on disk).
+    model.load_state_dict({k: v.to(torch.float32, copy=True) for k, v in state.items()}, strict=True, assign=True)
     return model.to(device).eval()
 
 
