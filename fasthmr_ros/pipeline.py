@@ -181,4 +181,3 @@ def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 def build_pipeline(params) -> Pipeline:
     return Pipeline(PipelineConfig.from_params(params))
-
