@@ -57,7 +57,9 @@ def sheet(tiles: list[np.ndarray], cols: int = 4, tile_px: int = 400) -> np.ndar
     return canvas
 
 
-def run_clip(name: str, out: Path, every: int, max_frames: int | None, backend_opts: dict, tracker_opts: dict) -> dict:
+def run_clip(
+    name: str, out: Path, every: int, max_frames: int | None, backend_opts: dict, tracker_opts: dict, cols: int = 4
+) -> dict:
     generator = create_mask_generator("mediapipe", **backend_opts)
     tracker = Tracker(**tracker_opts)
     cap = cv2.VideoCapture(str(clip_path(name)))
@@ -89,12 +91,14 @@ def run_clip(name: str, out: Path, every: int, max_frames: int | None, backend_o
         )
         if every and index % every == 0:
             tiles.append(draw(rgb, people, str(index)))
-            if len(tiles) == 16:
-                cv2.imwrite(str(out / f"{Path(name).stem}_{index:04d}.png"), sheet(tiles)[:, :, ::-1])
+            if len(tiles) == cols * cols:
+                cv2.imwrite(
+                    str(out / f"{Path(name).stem}_{index:04d}.png"), sheet(tiles, cols, 1600 // cols)[:, :, ::-1]
+                )
                 tiles = []
         index += 1
     if tiles:
-        cv2.imwrite(str(out / f"{Path(name).stem}_{index:04d}.png"), sheet(tiles)[:, :, ::-1])
+        cv2.imwrite(str(out / f"{Path(name).stem}_{index:04d}.png"), sheet(tiles, cols, 1600 // cols)[:, :, ::-1])
     (out / f"{Path(name).stem}.json").write_text(json.dumps(frames))
     mask_ms = np.array([f["mask_ms"] for f in frames])
     ids = sorted({p["id"] for f in frames for p in f["people"] if p["id"]})
@@ -106,6 +110,7 @@ def run_clip(name: str, out: Path, every: int, max_frames: int | None, backend_o
         "track_ms_median": float(np.median([f["track_ms"] for f in frames])),
         "ids": ids,
         "people_per_frame": np.bincount([len(f["people"]) for f in frames]).tolist(),
+        "calls_per_frame": {k: v / max(len(frames), 1) for k, v in getattr(generator, "calls", {}).items()},
     }
     print(json.dumps(summary))
     return summary
@@ -117,13 +122,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/masks_footage"))
     parser.add_argument("--every", type=int, default=5, help="contact-sheet stride in frames (0 = none)")
     parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--cols", type=int, default=4, help="contact-sheet columns (and rows)")
     parser.add_argument("--backend-opts", type=json.loads, default={}, help='JSON, e.g. {"tile_fraction": 0.5}')
     parser.add_argument("--tracker-opts", type=json.loads, default={}, help='JSON, e.g. {"min_hits": 3}')
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     fetch(args.clips)
     for name in args.clips:
-        run_clip(name, args.out, args.every, args.max_frames, args.backend_opts, args.tracker_opts)
+        run_clip(name, args.out, args.every, args.max_frames, args.backend_opts, args.tracker_opts, args.cols)
 
 
 if __name__ == "__main__":

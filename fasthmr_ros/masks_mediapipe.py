@@ -61,6 +61,10 @@ _ROI_SCALE = 1.25
 # The landmarker's input is 256x256; crops are shrunk so the ROI is at most this many pixels before the copy
 # into the graph, which keeps the per-person cost flat for people who fill a 1080p frame.
 _MAX_ROI_PX = 512
+# Two detector hip centres closer than this fraction of the body scale are one person.
+_SAME_HIP = 0.25
+# Two results whose masks share more than this fraction of the smaller mask are one person.
+_DUPLICATE_MASK_OVERLAP = 0.5
 
 
 @dataclass
@@ -90,6 +94,28 @@ class _Person:
     roi: Roi  # for the next frame, from this frame's landmarks
     hip: np.ndarray  # (2,) px
     body_scale: float  # px, |hip centre - body-scale point|
+    local_mask: np.ndarray  # (y1-y0, x1-x0) bool, the mask over the crop box
+    crop: tuple[int, int, int, int]  # x0, y0, x1, y1 of the crop box in the frame
+
+    def covers(self, point: np.ndarray, radius: float) -> bool:
+        """Whether the person's mask has a pixel within `radius` px (square window) of `point`."""
+        x0, y0 = self.crop[:2]
+        cx, cy = int(point[0]) - x0, int(point[1]) - y0
+        r = max(int(radius), 0)
+        window = self.local_mask[max(cy - r, 0) : max(cy + r + 1, 0), max(cx - r, 0) : max(cx + r + 1, 0)]
+        return bool(window.any())
+
+    def mask_overlap(self, other: _Person) -> float:
+        """Shared mask pixels over the smaller of the two masks (1 = one mask lies inside the other)."""
+        ax0, ay0, ax1, ay1 = self.crop
+        bx0, by0, bx1, by1 = other.crop
+        x0, y0, x1, y1 = max(ax0, bx0), max(ay0, by0), min(ax1, bx1), min(ay1, by1)
+        smaller = min(int(self.local_mask.sum()), int(other.local_mask.sum()))
+        if x1 <= x0 or y1 <= y0 or smaller == 0:
+            return 0.0
+        mine = self.local_mask[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0]
+        theirs = other.local_mask[y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0]
+        return float(np.count_nonzero(mine & theirs)) / smaller
 
 
 def detection_tiles(height: int, width: int, tile_fraction: float) -> list[tuple[int, int, int, int]]:
@@ -118,6 +144,9 @@ class MediaPipePeople:
     tile_fraction: tile side as a fraction of min(H, W); 0 disables tiles (full frame only).
     min_detection_score: detector score threshold. min_presence: landmarker pose-presence threshold.
     mask_threshold: segmentation probability threshold.
+    max_birth_tilt_deg: a person not followed yet is only accepted if its body axis is within this angle of
+    upright (None = any angle). Followed people may then tilt freely (falls, flips). This removes most detector
+    false positives, which come from objects lying on the ground.
     track_rois: follow people with the ROI from their previous landmarks (off = detector only, like static images).
     """
 
@@ -130,6 +159,7 @@ class MediaPipePeople:
         min_presence: float = 0.5,
         mask_threshold: float = 0.5,
         track_rois: bool = True,
+        max_birth_tilt_deg: float | None = 60.0,
     ) -> None:
         if max_people < 1 or detector_calls_per_frame < 1:
             raise ValueError("max_people and detector_calls_per_frame must be >= 1")
@@ -140,6 +170,9 @@ class MediaPipePeople:
         self.tile_fraction = tile_fraction
         self.mask_threshold = mask_threshold
         self.track_rois = track_rois
+        self.max_birth_tilt = None if max_birth_tilt_deg is None else math.radians(max_birth_tilt_deg)
+        # Model calls so far, for benchmarks (load-independent cost figures).
+        self.calls = {"frames": 0, "detector": 0, "landmarker": 0}
         self._detector = SolutionBase(
             graph_config=_DETECTOR_GRAPH, calculator_params={_DETECTOR_SCORE_PARAM: min_detection_score}
         )
@@ -170,6 +203,7 @@ class MediaPipePeople:
             self._schedule = detection_tiles(height, width, self.tile_fraction)
             self.reset()
 
+        self.calls["frames"] += 1
         people: list[_Person] = []
         if self.track_rois:
             for previous in sorted(self._tracked, key=lambda p: -p.detection.score):
@@ -181,10 +215,17 @@ class MediaPipePeople:
 
         if len(people) < self.max_people:
             for _score, roi, hip, scale in self._detect(image):
-                if any(np.hypot(*(hip - p.hip)) < 0.5 * max(p.body_scale, scale) for p in people):
-                    continue  # already followed
+                # A detection whose hip centre sits on a followed person's mask, or next to their hip, is that person
+                # (or a piece of them, from a tile that cuts through them): skip it rather than spend a landmarker
+                # call. Kept tight so that the second of two people walking side by side is still tried.
+                if any(
+                    p.covers(hip, 0) or np.hypot(*(hip - p.hip)) < _SAME_HIP * max(p.body_scale, scale) for p in people
+                ):
+                    continue
                 person = self._landmarks(image, roi)
                 if person is None or self._duplicate(person, people):
+                    continue
+                if self.max_birth_tilt is not None and abs(person.roi.rotation) > self.max_birth_tilt:
                     continue
                 people.append(person)
                 if len(people) >= self.max_people:
@@ -207,6 +248,7 @@ class MediaPipePeople:
                 else np.ascontiguousarray(image[y0 : y0 + h, x0 : x0 + w])
             )
             detections = self._detector.process({"image": tile}).detections or []
+            self.calls["detector"] += 1
             for det in detections:
                 keypoints = det.location_data.relative_keypoints
                 hip = np.array([x0 + keypoints[0].x * w, y0 + keypoints[0].y * h])
@@ -215,7 +257,7 @@ class MediaPipePeople:
         candidates.sort(key=lambda c: -c[0])
         merged: list[tuple[float, Roi, np.ndarray, float]] = []
         for cand in candidates:
-            if all(np.hypot(*(cand[2] - m[2])) >= 0.5 * max(cand[3], m[3]) for m in merged):
+            if all(np.hypot(*(cand[2] - m[2])) >= _SAME_HIP * max(cand[3], m[3]) for m in merged):
                 merged.append(cand)
         return merged
 
@@ -248,6 +290,7 @@ class MediaPipePeople:
             rotation=roi.rotation,
         )
         out = self._landmarker.process({"image": crop, "roi": rect})
+        self.calls["landmarker"] += 1
         if out.landmarks is None or out.aux is None:
             return None
 
@@ -268,7 +311,8 @@ class MediaPipePeople:
         score = float(np.median(keypoints[:, 3]))
         detection = PersonDetection(box=box, score=score, mask=mask, keypoints=keypoints[:, :3].copy())
         scale = float(np.hypot(*(aux[1, :2] - aux[0, :2])))
-        return _Person(detection, Roi.from_points(aux[0, :2], aux[1, :2]), aux[0, :2].astype(np.float64), scale)
+        roi_next = Roi.from_points(aux[0, :2], aux[1, :2])
+        return _Person(detection, roi_next, aux[0, :2].astype(np.float64), scale, local, (x0, y0, x1, y1))
 
     def _person_mask(
         self,
@@ -304,12 +348,15 @@ class MediaPipePeople:
 
     @staticmethod
     def _duplicate(person: _Person, people: list[_Person]) -> bool:
-        """Same person as one already kept: shoulders and hips within a fifth of the torso scale of each other."""
+        """Same person as one already kept: shoulders and hips within a fifth of the body scale of each other, or
+        most of one mask inside the other (a second landmarker run on part of the same body)."""
         mine = person.detection.keypoints[_TORSO, :2]
         for other in people:
             theirs = other.detection.keypoints[_TORSO, :2]
             scale = max(person.body_scale, other.body_scale, 1.0)
             if float(np.mean(np.hypot(*(mine - theirs).T))) < 0.2 * scale:
+                return True
+            if person.mask_overlap(other) > _DUPLICATE_MASK_OVERLAP:
                 return True
         return False
 
