@@ -53,7 +53,14 @@ node { calculator: "FromImageCalculator" input_stream: "IMAGE:mask_image" output
 _DETECTOR_SCORE_PARAM = "posedetectioncpu__TensorsToDetectionsCalculator.min_score_thresh"
 _PRESENCE_PARAM = "poselandmarkbyroicpu__tensorstoposelandmarksandsegmentation__ThresholdingCalculator.threshold"
 
-NUM_KEYPOINTS = 33
+# PersonDetection.keypoints rows, in BlazePose's landmark order.
+KEYPOINT_NAMES = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb",
+    "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
+    "right_heel", "left_foot_index", "right_foot_index",
+)  # fmt: skip
 # Shoulders and hips: the landmarks used to tell whether two results are the same person.
 _TORSO = (11, 12, 23, 24)
 # MediaPipe's ROI rule: radius = |hip centre - body-scale point|, square side = 2 radius x 1.25.
@@ -152,7 +159,7 @@ class MediaPipePeople:
 
     def __init__(
         self,
-        max_people: int = 6,
+        max_people: int = 8,
         detector_calls_per_frame: int = 2,
         tile_fraction: float = 0.5,
         min_detection_score: float = 0.5,

@@ -12,7 +12,7 @@ import pytest
 
 from fasthmr_ros.footage import clip_path, fetch
 from fasthmr_ros.masks import box_iou, create_mask_generator
-from fasthmr_ros.masks_mediapipe import Roi, detection_tiles
+from fasthmr_ros.masks_mediapipe import KEYPOINT_NAMES, Roi, detection_tiles
 from fasthmr_ros.tracking import Tracker
 
 FIRST, COUNT = 96, 10  # both people fully visible here (checked by eye), the man small against the sky
@@ -59,9 +59,9 @@ def test_finds_both_people_with_full_body_boxes_masks_and_keypoints(sports2d_fra
             ys, xs = np.nonzero(person.mask)
             assert xs.min() >= x1 and xs.max() < x2 and ys.min() >= y1 and ys.max() < y2
             assert person.mask[int(y1) : int(y2), int(x1) : int(x2)].mean() > 0.25
-            assert person.keypoints.shape == (33, 3)
-            ankles = person.keypoints[[27, 28], :2]
-            nose = person.keypoints[0, :2]
+            assert person.keypoints.shape == (len(KEYPOINT_NAMES), 3)
+            ankles = person.keypoints[[KEYPOINT_NAMES.index("left_ankle"), KEYPOINT_NAMES.index("right_ankle")], :2]
+            nose = person.keypoints[KEYPOINT_NAMES.index("nose"), :2]
             assert np.all(ankles[:, 1] > nose[1] + 0.6 * (y2 - y1)), "ankles far below the nose"
             assert 0.5 <= person.score <= 1.0
 
