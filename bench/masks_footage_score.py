@@ -61,7 +61,7 @@ REFERENCE: dict[str, list[Person]] = {
         Person(
             "man (roof, flip, runs off)",
             (0, 222),  # behind the tree trunk from 223
-            lambda f, b: _h(b) > 150 and not _sports2d_woman(f, b),
+            lambda f, b: _h(b) > 120 and not _sports2d_woman(f, b),
             "frames 164-190: mid-air dive and flip through the sun glare",
         ),
     ],

@@ -68,6 +68,8 @@ _ROI_SCALE = 1.25
 # The landmarker's input is 256x256; crops are shrunk so the ROI is at most this many pixels before the copy
 # into the graph, which keeps the per-person cost flat for people who fill a 1080p frame.
 _MAX_ROI_PX = 512
+# Frames a lost person's box is remembered for re-detection at any tilt.
+_LOST_MEMORY = 15
 # Two detector hip centres closer than this fraction of the body scale are one person.
 _SAME_HIP = 0.25
 # Two results whose masks share more than this fraction of the smaller mask are one person.
@@ -90,6 +92,18 @@ class Roi:
         rotation = (rotation + math.pi) % (2 * math.pi) - math.pi
         return cls(float(centre[0]), float(centre[1]), 2 * math.hypot(dx, dy) * _ROI_SCALE, rotation)
 
+    def extrapolated(self, previous: Roi, gain: float) -> Roi:
+        """This ROI moved on by `gain` times the change from `previous` (constant velocity for fast motion)."""
+        turn = (self.rotation - previous.rotation + math.pi) % (2 * math.pi) - math.pi
+        rotation = (self.rotation + gain * turn + math.pi) % (2 * math.pi) - math.pi
+        growth = (self.size / max(previous.size, 1e-6)) ** gain
+        return Roi(
+            self.cx + gain * (self.cx - previous.cx),
+            self.cy + gain * (self.cy - previous.cy),
+            self.size * growth,
+            rotation,
+        )
+
     def half_extent(self) -> float:
         """Half side of the axis-aligned square that holds the rotated ROI."""
         return 0.5 * self.size * (abs(math.cos(self.rotation)) + abs(math.sin(self.rotation)))
@@ -103,6 +117,7 @@ class _Person:
     body_scale: float  # px, |hip centre - body-scale point|
     local_mask: np.ndarray  # (y1-y0, x1-x0) bool, the mask over the crop box
     crop: tuple[int, int, int, int]  # x0, y0, x1, y1 of the crop box in the frame
+    previous_roi: Roi | None = None  # the landmark ROI one frame earlier, for motion extrapolation
 
     def covers(self, point: np.ndarray, radius: float) -> bool:
         """Whether the person's mask has a pixel within `radius` px (square window) of `point`."""
@@ -155,6 +170,8 @@ class MediaPipePeople:
     upright (None = any angle). Followed people may then tilt freely (falls, flips). This removes most detector
     false positives, which come from objects lying on the ground.
     track_rois: follow people with the ROI from their previous landmarks (off = detector only, like static images).
+    roi_motion_gain: carry a followed ROI on by this fraction of its last frame-to-frame change (position, size,
+    rotation) so fast motion (running, jumps, flips) stays inside it; 0 = MediaPipe's plain previous-frame ROI.
     """
 
     def __init__(
@@ -167,6 +184,7 @@ class MediaPipePeople:
         mask_threshold: float = 0.5,
         track_rois: bool = True,
         max_birth_tilt_deg: float | None = 60.0,
+        roi_motion_gain: float = 0.8,
     ) -> None:
         if max_people < 1 or detector_calls_per_frame < 1:
             raise ValueError("max_people and detector_calls_per_frame must be >= 1")
@@ -177,6 +195,7 @@ class MediaPipePeople:
         self.tile_fraction = tile_fraction
         self.mask_threshold = mask_threshold
         self.track_rois = track_rois
+        self.roi_motion_gain = roi_motion_gain
         self.max_birth_tilt = None if max_birth_tilt_deg is None else math.radians(max_birth_tilt_deg)
         # Model calls so far, for benchmarks (load-independent cost figures).
         self.calls = {"frames": 0, "detector": 0, "landmarker": 0}
@@ -189,6 +208,9 @@ class MediaPipePeople:
             calculator_params={_PRESENCE_PARAM: min_presence},
         )
         self._tracked: list[_Person] = []
+        # Boxes of people lost in the last _LOST_MEMORY frames: (frame number, box). A re-detection there may be
+        # tilted (a person lost mid-fall or mid-flip) and is exempt from the upright-birth rule.
+        self._lost: list[tuple[int, np.ndarray]] = []
         self._schedule: list[tuple[int, int, int, int]] = []
         self._next_tile = 0
         self._frame_shape: tuple[int, int] | None = None
@@ -196,6 +218,7 @@ class MediaPipePeople:
     def reset(self) -> None:
         """Forget followed people (e.g. after a scene cut)."""
         self._tracked = []
+        self._lost = []
         self._next_tile = 0
 
     def close(self) -> None:
@@ -214,11 +237,21 @@ class MediaPipePeople:
         people: list[_Person] = []
         if self.track_rois:
             for previous in sorted(self._tracked, key=lambda p: -p.detection.score):
-                person = self._landmarks(image, previous.roi)
+                roi = previous.roi
+                if self.roi_motion_gain > 0 and previous.previous_roi is not None:
+                    roi = roi.extrapolated(previous.previous_roi, self.roi_motion_gain)
+                person = self._landmarks(image, roi)
                 if person is not None and not self._duplicate(person, people):
+                    person.previous_roi = previous.roi
                     people.append(person)
                 if len(people) >= self.max_people:
                     break
+
+        frame = self.calls["frames"]
+        self._lost = [(f, box) for f, box in self._lost if frame - f <= _LOST_MEMORY]
+        for previous in self._tracked if self.track_rois else []:
+            if not any(p.previous_roi is previous.roi for p in people):
+                self._lost.append((frame, previous.detection.box))
 
         if len(people) < self.max_people:
             for _score, roi, hip, scale in self._detect(image):
@@ -232,7 +265,11 @@ class MediaPipePeople:
                 person = self._landmarks(image, roi)
                 if person is None or self._duplicate(person, people):
                     continue
-                if self.max_birth_tilt is not None and abs(person.roi.rotation) > self.max_birth_tilt:
+                if (
+                    self.max_birth_tilt is not None
+                    and abs(person.roi.rotation) > self.max_birth_tilt
+                    and not self._near_lost(hip)
+                ):
                     continue
                 people.append(person)
                 if len(people) >= self.max_people:
@@ -240,6 +277,13 @@ class MediaPipePeople:
 
         self._tracked = people
         return [p.detection for p in people]
+
+    def _near_lost(self, point: np.ndarray) -> bool:
+        for _, box in self._lost:
+            margin = 0.25 * max(box[2] - box[0], box[3] - box[1])
+            if box[0] - margin <= point[0] <= box[2] + margin and box[1] - margin <= point[1] <= box[3] + margin:
+                return True
+        return False
 
     # -- detector ---------------------------------------------------------------------------------------------
     def _detect(self, image: np.ndarray) -> list[tuple[float, Roi, np.ndarray, float]]:
