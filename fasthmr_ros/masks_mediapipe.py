@@ -237,10 +237,14 @@ class MediaPipePeople:
         people: list[_Person] = []
         if self.track_rois:
             for previous in sorted(self._tracked, key=lambda p: -p.detection.score):
-                roi = previous.roi
+                person = None
                 if self.roi_motion_gain > 0 and previous.previous_roi is not None:
-                    roi = roi.extrapolated(previous.previous_roi, self.roi_motion_gain)
-                person = self._landmarks(image, roi)
+                    person = self._landmarks(
+                        image, previous.roi.extrapolated(previous.previous_roi, self.roi_motion_gain)
+                    )
+                if person is None:
+                    # Small or still people have jittery ROIs that extrapolation can throw off: retry in place.
+                    person = self._landmarks(image, previous.roi)
                 if person is not None and not self._duplicate(person, people):
                     person.previous_roi = previous.roi
                     people.append(person)
