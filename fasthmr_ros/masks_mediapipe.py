@@ -6,9 +6,12 @@ halves of the pose pipeline itself, through the legacy solution graph runner:
   round-robin, so small people are found within a few frames without paying for every tile on every frame;
 - each person then gets the pose *landmarker* (33 landmarks + segmentation) on a crop around a rotated square ROI,
   built the way MediaPipe builds it (hip centre -> "full body" keypoint, x2 radius, x1.25);
-- a person found once is followed with the ROI from its own landmarks (MediaPipe's tracking mode), so the detector
-  is only needed for people who are not followed yet. A landmarker call whose pose-presence score falls below
-  `min_presence` returns nothing and the person is dropped.
+- a person found once is followed with the ROI from its own landmarks (MediaPipe's tracking mode), carried on by
+  its last frame-to-frame motion (retried in place if that fails), so the detector is only needed for people who
+  are not followed yet. A landmarker call whose pose-presence score falls below `min_presence` returns nothing and
+  the person is dropped;
+- new people must be near upright (objects lying on the ground are the detector's usual false positives); people
+  already followed, or re-found where someone was just lost, may be at any angle (falls, flips).
 The mask is the landmarker's segmentation above `mask_threshold`, restricted to the connected components that hold
 the person's own visible landmarks (so a second person inside the same crop is not merged in). The box is the union
 of that mask and the visible landmarks, i.e. the full body, not the detector's face-anchored box.
