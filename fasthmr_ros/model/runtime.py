@@ -15,7 +15,7 @@ import torch
 from fasthmr_ros.model.checkpoint import OFFICIAL_CHECKPOINT_HINT, infer_config_name, read_checkpoint
 from fasthmr_ros.model.eclm import applied_plan, apply_plan, load_model, load_plan
 from fasthmr_ros.model.hmr2 import HMR2, HMROutput
-from fasthmr_ros.model.tome import TokenMergingConfig, describe, forward_merged, merge_schedule
+from fasthmr_ros.model.tome import TokenMergingConfig, check_schedule, describe, forward_merged
 from fasthmr_ros.paths import data_dir
 
 EMBEDDED_DIR = "hmr"
@@ -46,8 +46,8 @@ class HmrRuntime:
         self.token_merging = token_merging
         self.last_notes: dict[str, str] = {}
         num_tokens = model.config.backbone.num_patches
-        if token_merging is not None:
-            merge_schedule(num_tokens, token_merging)  # a budget the schedule cannot reach fails here, at load
+        if token_merging is not None:  # a schedule the encoder cannot run fails here, at load
+            check_schedule(num_tokens, len(model.backbone.blocks), token_merging)
         plan = applied_plan(model)
         layers = plan.summary() if plan is not None else f"{len(model.backbone.blocks)} blocks, no layer merging"
         tokens = describe(token_merging, num_tokens) if token_merging is not None else "no token merging"

@@ -88,6 +88,17 @@ def merge_schedule(num_tokens: int, config: TokenMergingConfig) -> tuple[int, ..
     return tuple(schedule)
 
 
+def check_schedule(num_tokens: int, depth: int, config: TokenMergingConfig) -> tuple[int, ...]:
+    """merge_schedule, also checked against the encoder's depth (ECLM can leave fewer blocks)."""
+    schedule = merge_schedule(num_tokens, config)
+    if len(schedule) > depth:
+        raise ValueError(
+            f"token merging needs {len(schedule)} blocks, the encoder has {depth}: lower token merging's blocks "
+            f"or use a merge plan that keeps more blocks"
+        )
+    return schedule
+
+
 @dataclass
 class MergeState:
     """What each current token holds. B crops, N current tokens, N0 original tokens."""
@@ -204,9 +215,7 @@ def forward_merged(
             f"token masks must be (B, {'x'.join(map(str, backbone.config.grid))}) for {batch} crops, "
             f"got {tuple(person_masks.shape)}"
         )
-    schedule = merge_schedule(tokens, config)
-    if len(schedule) > len(backbone.blocks):
-        raise ValueError(f"token merging needs {len(schedule)} blocks, the encoder has {len(backbone.blocks)}")
+    schedule = check_schedule(tokens, len(backbone.blocks), config)
     state = MergeState.start(person_masks.reshape(batch, tokens).to(x.device, torch.bool), x.dtype, track_source)
     attn_bias = None
     for index, block in enumerate(backbone.blocks):
