@@ -149,7 +149,7 @@ def plot_plan(plan, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     steps = plan.steps
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(steps) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.28 * len(steps) + 3.5), 4))
     xs = np.arange(len(steps))
     increases = [s.increase_mm for s in steps]
     colors = ["tab:green" if s.committed else "tab:olive" if s.accepted else "tab:red" for s in steps]
@@ -162,7 +162,8 @@ def plot_plan(plan, path: str | Path) -> None:
     kept = ", ".join(f"{a}-{b}" for a, b in plan.merges) or "none"
     ax.set_title(f"ECLM {plan.config}: {plan.depth} -> {plan.depth_after} blocks (merged {kept}; {plan.mode} mode)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("tab:green", "tab:olive", "tab:red")]
-    ax.legend([*handles, ax.lines[0]], ["committed", "passed", "failed", ax.lines[0].get_label()], fontsize=7)
+    labels = ["committed", "passed", "failed", ax.lines[0].get_label()]
+    ax.legend([*handles, ax.lines[0]], labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

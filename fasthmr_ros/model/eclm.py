@@ -209,7 +209,15 @@ class MergePlan:
 
             path.write_text(yaml.safe_dump(data, sort_keys=False))
         else:
-            path.write_text(json.dumps(data, indent=1) + "\n")
+            path.write_text(_plan_json(data))
+
+
+def _plan_json(data: dict[str, Any]) -> str:
+    """Indented JSON with each merge run and each search step on one line (plans are read by people too)."""
+    text = json.dumps({**data, "merges": "@merges@", "steps": "@steps@"}, indent=1)
+    steps = ",\n".join("  " + json.dumps(step) for step in data["steps"])
+    text = text.replace('"@merges@"', json.dumps(data["merges"]))
+    return text.replace('"@steps@"', f"[\n{steps}\n ]" if steps else "[]") + "\n"
 
 
 def load_plan(path: str | Path) -> MergePlan:
