@@ -72,7 +72,7 @@ def merge_schedule(num_tokens: int, config: TokenMergingConfig) -> tuple[int, ..
     if config.blocks == 0 or config.budget >= num_tokens:
         return ()
     schedule = []
-    tokens = num_tokens
+    tokens = int(num_tokens)  # a traced shape would be a tensor, and `tokens -= merge` would change it in place
     for index in range(config.blocks):
         last = index == config.blocks - 1
         merge = tokens - config.budget if last else min(config.per_block, tokens - config.budget)
@@ -215,8 +215,8 @@ def forward_merged(
             f"token masks must be (B, {'x'.join(map(str, backbone.config.grid))}) for {batch} crops, "
             f"got {tuple(person_masks.shape)}"
         )
-    schedule = check_schedule(tokens, len(backbone.blocks), config)
-    state = MergeState.start(person_masks.reshape(batch, tokens).to(x.device, torch.bool), x.dtype, track_source)
+    schedule = check_schedule(int(tokens), len(backbone.blocks), config)
+    state = MergeState.start(person_masks.flatten(1).to(x.device, torch.bool), x.dtype, track_source)
     attn_bias = None
     for index, block in enumerate(backbone.blocks):
         merge = schedule[index] if index < len(schedule) else 0
