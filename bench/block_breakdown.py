@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
 
@@ -43,9 +44,10 @@ def main() -> None:
         biases = {n: torch.rand(batch, 1, 1, n).add(1).log() for n in TOKENS}
         cases = {}
         for n in TOKENS:
-            cases[(n, "attn")] = lambda n=n: block.attention_residual(inputs[n])
-            cases[(n, "bias")] = lambda n=n: block.attention_residual(inputs[n], biases[n])
-            cases[(n, "mlp")] = lambda n=n: block.mlp_residual(inputs[n])
+            x, bias = inputs[n], biases[n]
+            cases[(n, "attn")] = partial(block.attention_residual, x)
+            cases[(n, "bias")] = partial(block.attention_residual, x, bias)
+            cases[(n, "mlp")] = partial(block.mlp_residual, x)
         times: dict[tuple[int, str], list[float]] = {key: [] for key in cases}
         with torch.inference_mode():
             for round_index in range(args.repeats + 1):
