@@ -28,6 +28,7 @@ class PeopleCrops:
     images: torch.Tensor  # (N, 3, 256, 192) float32 normalised crops
     token_masks: torch.Tensor | None  # (N, 16, 12) bool person tokens, None when no masks were available
     sources: list[str]  # "video#frame" per crop
+    token_coverage: np.ndarray | None = None  # (N, 16, 12) person fraction of each token (masks given)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -120,7 +121,7 @@ def crops_from_videos(
     if boxes is not None and len(videos) != 1:
         raise ValueError("a box file describes one video: pass exactly one video with it")
     detector = None if boxes is not None else person_detector(max_people)
-    images, masks, sources = [], [], []
+    images, masks, coverage, sources = [], [], [], []
     try:
         for video in videos:
             frames = sample_frames(video, frames_per_video) if boxes is None else _listed_frames(video, boxes)
@@ -139,6 +140,7 @@ def crops_from_videos(
                     )
                     images.append(batch.images)
                     masks.append(batch.token_masks)
+                    coverage.append(batch.token_coverage)
                     sources += [f"{Path(video).name}#{index}"] * len(batch)
                 if progress is not None:
                     progress(1)
@@ -147,8 +149,9 @@ def crops_from_videos(
             detector.close()
     if not images:
         raise ValueError(f"no person found in the sampled frames of {', '.join(map(str, videos))}")
-    token_masks = torch.cat(masks) if all(m is not None for m in masks) else None
-    return PeopleCrops(torch.cat(images), token_masks, sources)
+    if all(m is not None for m in masks):
+        return PeopleCrops(torch.cat(images), torch.cat(masks), sources, np.concatenate(coverage))
+    return PeopleCrops(torch.cat(images), None, sources)
 
 
 def _listed_frames(video: str | Path, boxes: dict[int, np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:

@@ -12,10 +12,12 @@ Bipartite soft matching (ToMe, Bolya et al. 2023) with the FastHMR mask rule:
   left down to `budget`. Every crop of a batch keeps the same count, so shapes are static (batching, export).
 
 Choices the paper leaves open (figures in docs/notes_merged.md):
-- split "background_first": the alternation runs over the tokens ordered background first (grid order within
-  each kind). A bipartite step can merge at most one token per background A token, so putting background tokens
-  in alternate places of their own list lets each step merge up to half of the remaining background; the plain
-  grid alternation ("alternate", ToMe's) leaves some background in B where it cannot merge.
+- split "background_first": the background tokens alternate between A and B among themselves (grid order), and
+  person tokens fill the remaining places. A bipartite step merges at most one token per background A token, so
+  this lets a step merge up to half the background, where ToMe's grid alternation ("alternate") strands some
+  background in B. When even half is not enough for the step's fixed count, more background moves to A (B keeps
+  at least one background token to merge into): a crop then needs person merges only when its background
+  cannot reach the budget at all (with 40/40/22: more than 89 person tokens).
 - overflow: when a crop's background cannot supply a step's merges (big people, small budget), the step still
   merges its fixed count: the remaining merges are the most similar pairs that involve a person token. The
   crop keeps its shape; each such merge is counted (MergeState.person_merges), and the runtime reports it.
@@ -138,15 +140,32 @@ def _scatter_add_rows(base: torch.Tensor, index: torch.Tensor, values: torch.Ten
     return base.scatter_add(1, expanded, values)
 
 
-def split_sets(person: torch.Tensor, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices (B, ceil(N/2)) of set A and (B, floor(N/2)) of set B: alternate places of the token order."""
+def split_sets(person: torch.Tensor, split: str, merge: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (B, ceil(N/2)) of set A and (B, floor(N/2)) of set B, each in grid order.
+
+    "alternate": alternate places of the current token order (ToMe). "background_first": the background tokens
+    alternate between A and B among themselves; when that gives A fewer background tokens than the step merges,
+    background moves from the end of B's share to A until A has `merge` of them (B keeps at least one to merge
+    into). Person tokens fill the rest of A, then B. Every crop has the same set sizes, so shapes stay static.
+    """
     batch, tokens = person.shape
     position = torch.arange(tokens, device=person.device).expand(batch, tokens)
     if split == "alternate":
         return position[:, 0::2], position[:, 1::2]
-    # Unique keys (person flag first, then position): a plain argsort gives the stable order, export-safe.
-    order = torch.argsort(person.long() * tokens + position, dim=1)
-    return order[:, 0::2], order[:, 1::2]
+    size_a = (tokens + 1) // 2
+    background = ~person
+    count = background.sum(dim=1, keepdim=True)  # (B, 1)
+    in_a_count = torch.maximum((count + 1) // 2, torch.clamp(torch.minimum(count - 1, count.new_tensor(merge)), min=0))
+    in_b_count = count - in_a_count
+    rank_background = background.long().cumsum(dim=1) - 1
+    rank_person = person.long().cumsum(dim=1) - 1
+    # the first 2 * in_b_count background tokens alternate, the rest go to A
+    background_in_a = (rank_background >= 2 * in_b_count) | (rank_background % 2 == 0)
+    person_in_a = rank_person < size_a - in_a_count
+    in_b = (background & ~background_in_a) | (person & ~person_in_a)  # (bool Where is missing in onnxruntime)
+    # Unique keys (set first, then position): a plain argsort gives the stable order, export-safe.
+    order = torch.argsort(in_b.long() * tokens + position, dim=1)
+    return order[:, :size_a], order[:, size_a:]
 
 
 def bipartite_merge(
@@ -156,7 +175,7 @@ def bipartite_merge(
 
     Output order: the A tokens that stayed (in their A order), then every B token.
     """
-    a_idx, b_idx = split_sets(state.person, config.split)
+    a_idx, b_idx = split_sets(state.person, config.split, merge)
     metric = F.normalize(metric.float(), dim=-1)
     scores = _gather_rows(metric, a_idx) @ _gather_rows(metric, b_idx).transpose(1, 2)  # (B, Na, Nb)
     person_a = _gather_rows(state.person, a_idx)
