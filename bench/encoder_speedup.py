@@ -11,7 +11,9 @@ Variants (all run the full HMR2 forward: encoder + SMPL head):
 - both: ECLM + Mask-ToMe;
 - ideal: the both-variant's token counts with none of the merging work (tokens simply dropped, no bias): the
   floor that matching, keys and proportional attention add to.
-Runs are interleaved (one of each variant per round) after one warm-up round; each cell is the median. MACs are
+Runs are interleaved (one of each variant per round) after one warm-up round; each cell is the median, and
+"per-round speed-up" is the median of base/variant within each round (robust to load from other processes
+drifting between rounds). MACs are
 counted by torch's flop counter on the meta device (matmuls and attention products). "matching" is the time of
 the bipartite merges alone (same shapes), as a share of the both-variant's time.
 """
@@ -158,7 +160,8 @@ def time_config(name: str, batches: list[int], repeats: int, masks_all: torch.Te
             extra = f"{100 * matching_ms / median['both']:.1f}%" if key == "both" else ""
             cells = [
                 name, batch, key, blocks, tokens, f"{macs[key]:.1f}", f"{macs['base'] / macs[key]:.2f}x",
-                f"{median[key]:.0f}", f"{median[key] / batch:.0f}", f"{median['base'] / median[key]:.2f}x", extra,
+                f"{median[key]:.0f}", f"{median[key] / batch:.0f}", f"{median['base'] / median[key]:.2f}x",
+                f"{statistics.median(b / v for b, v in zip(times['base'], times[key], strict=True)):.2f}x", extra,
             ]  # fmt: skip
             print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
@@ -178,8 +181,8 @@ def main() -> None:
     masks = real_masks(max(args.batches))
     print(f"threads {torch.get_num_threads()}, person tokens per crop {masks.reshape(len(masks), -1).sum(1).tolist()}")
     columns = ["config", "batch", "variant", "blocks", "tokens", "GMAC/person", "MAC ratio", "ms", "ms/person"]
-    print("| " + " | ".join([*columns, "speed-up", "matching"]) + " |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| " + " | ".join([*columns, "speed-up", "per-round speed-up", "matching"]) + " |")
+    print("|---" * 12 + "|")
     for name in args.configs:
         time_config(name, args.batches, args.repeats, masks)
 
