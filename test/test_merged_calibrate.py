@@ -104,6 +104,18 @@ def test_labelled_calibration_measures_against_the_labels(checkpoint: Path, tmp_
     assert plan.base_error_mm > 1.0
 
 
+def test_calibration_crops_from_a_box_file(checkpoint: Path, tmp_path: Path) -> None:
+    fetch([VIDEO])
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"0": [[float(v) for v in BOX]], "40": [[600, 60, 760, 470], [100, 300, 180, 520]]}))
+    out = tmp_path / "plan.json"
+    video = str(footage_dir() / VIDEO)
+    assert calibrate(checkpoint, out, "--video", video, "--boxes", str(boxes), "--tau", "0") == 0
+    assert load_plan(out).calibration["crops"] == 3
+    boxes.write_text(json.dumps({"100000": [[float(v) for v in BOX]]}))
+    assert calibrate(checkpoint, out, "--video", video, "--boxes", str(boxes)) == 2
+
+
 def test_calibrate_input_errors_are_one_line(checkpoint: Path, tmp_path: Path, capsys) -> None:
     assert calibrate(checkpoint, tmp_path / "p.json") == 2
     assert "exactly one calibration set" in capsys.readouterr().err
