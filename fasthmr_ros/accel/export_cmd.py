@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help="largest accepted |onnxruntime - PyTorch| on the check inputs")  # fmt: skip
     parser.add_argument("--video", default="",
-                        help="check (and INT8-calibrate) on person crops from this clip, not synthetic inputs")  # fmt: skip
+                        help="check (and INT8-calibrate) on person crops of this clip")  # fmt: skip
     parser.add_argument("--frames", type=int, default=32, help="frames sampled from --video")
     parser.add_argument("--tensorrt", action="store_true", help="also build TensorRT engines into the cache")
     parser.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "bf16", "int8"),
