@@ -198,7 +198,9 @@ def export_encoder(
         started = time.perf_counter()
         files = _export_one(module, inputs, (input_names, list(outputs)), opset, path)
         export_s = time.perf_counter() - started
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # as many as torch uses for the reference run
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         feed = {name: value.numpy() for name, value in zip(input_names, inputs, strict=True)}
         got = session.run(list(outputs), feed)
         with torch.inference_mode():
