@@ -152,6 +152,7 @@ def export_encoder(
     sample: tuple[torch.Tensor, torch.Tensor] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     settings: ExportSettings | None = None,
+    include_base: bool = True,
 ) -> dict[str, Any]:
     """Export `model` (ECLM plan already applied, if any) to `out` (.onnx) + sidecar; returns the sidecar dict.
 
@@ -159,7 +160,8 @@ def export_encoder(
     (images, token masks) with `batch` rows (default: sample_inputs). Raises ValueError when onnxruntime's
     outputs differ from PyTorch's by more than `tolerance` (the sidecar is written either way, for inspection).
     settings: what the sidecar records as the export's identity (default: derived from the model; callers that
-    look exports up by their own settings, like the cache, pass theirs).
+    look exports up by their own settings, like the cache, pass theirs). include_base=False skips the base graph
+    of a merging export (benchmarks only: the runtime needs it for calls without masks).
     """
     import onnx
     import onnxruntime as ort
@@ -191,7 +193,8 @@ def export_encoder(
     base_path = out if merging is None else out.with_name(out.stem + ".base.onnx")
     if merging is not None:
         jobs.append(("merged", MaskToMeModel(model, merging).eval(), (images, masks), MERGED_OUTPUTS, out))
-    jobs.append(("base", BaseGraph(model).eval(), (images,), BASE_OUTPUTS, base_path))
+    if merging is None or include_base:
+        jobs.append(("base", BaseGraph(model).eval(), (images,), BASE_OUTPUTS, base_path))
     worst = 0.0
     for kind, module, inputs, outputs, path in jobs:
         input_names = ["images", "token_masks"][: len(inputs)]
