@@ -97,6 +97,7 @@ class CudaGraphRunner:
         self._graph = graph
         self._inputs = (static_images, static_masks)
 
+    @torch.inference_mode()  # the static buffers are inference tensors: every later copy into them must be too
     def run(self, images: torch.Tensor, masks: torch.Tensor | None) -> Outputs:
         if len(images) != self.batch:
             raise ValueError(f"CUDA graph was captured for batch {self.batch}, got {len(images)} crops")
