@@ -251,6 +251,10 @@ def test_export_command_errors(checkpoints: tuple[Path, Path], tmp_path: Path, c
     assert "max |onnxruntime - torch|" in captured.out and Path(out).is_file()
     assert captured.err.strip().startswith("[export] TensorRT engines not built: TensorRT needs a CUDA device")
     assert len(captured.err.strip().splitlines()) == 1
+    engines_only = ["export", "--onnx", out, "--tensorrt", "--device", "cpu"]
+    assert main(engines_only) == 2 and "TensorRT needs a CUDA device" in capsys.readouterr().err
+    assert main(["export", "--onnx", str(tmp_path / "none.onnx"), "--tensorrt"]) == 2
+    assert "ONNX model not found" in capsys.readouterr().err
 
 
 def test_exported_graphs_use_only_operators_tensorrt_imports(exported: Path, tmp_path: Path) -> None:

@@ -12,9 +12,13 @@ import torch
 from fasthmr_ros.accel.onnx_export import DEFAULT_OPSET, DEFAULT_TOLERANCE, export_encoder
 from fasthmr_ros.model.configs import CONFIGS
 
+INT8_HINT = "--precision int8 calibrates on your footage: add --video CLIP (a few dozen people)"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="ONNX file to write (.onnx); the sidecar .json goes beside it")
+    parser.add_argument("--out", default="", help="ONNX file to write (.onnx); the sidecar .json goes beside it")
+    parser.add_argument("--onnx", default="",
+                        help="with --tensorrt: build engines from this existing export")  # fmt: skip
     parser.add_argument("--checkpoint", default="", help="HMR2.0 checkpoint (default: the embedded demo model)")
     parser.add_argument("--config", default="vit_h", choices=sorted(CONFIGS), help="architecture of --checkpoint")
     parser.add_argument("--merge-plan", default="", help="ECLM merge plan from `fasthmr calibrate`")
@@ -54,6 +58,24 @@ def _video_crops(video: str, frames: int, batch: int) -> tuple[torch.Tensor, tor
 
 def run(args: argparse.Namespace) -> int:
     from fasthmr_ros.accel.load import export_settings, load_export_model
+    from fasthmr_ros.accel.onnx_export import read_export
+
+    if args.onnx:  # engines only, from an export made elsewhere (vit_h needs ~18 GB RAM to export)
+        try:
+            if not args.tensorrt:
+                raise ValueError("--onnx builds engines from an existing export: add --tensorrt")
+            sidecar = read_export(args.onnx)
+            if args.precision == "int8" and not args.video:
+                raise ValueError(INT8_HINT)
+            calibration = _video_crops(args.video, args.frames, sidecar["batch"]) if args.video else None
+        except (FileNotFoundError, ValueError) as error:
+            print(f"[export] {error}", file=sys.stderr)
+            return 2
+        return _build_engines(args, Path(args.onnx).expanduser(), sidecar, calibration)
+    if not args.out:
+        print("[export] give --out FILE.onnx (or --onnx EXISTING.onnx --tensorrt to build engines only)",
+              file=sys.stderr)  # fmt: skip
+        return 2
 
     config = argparse.Namespace(
         checkpoint=args.checkpoint, model_config=args.config, merge_plan=args.merge_plan,
@@ -67,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                                   settings.weights, args.opset)  # fmt: skip
         calibration = _video_crops(args.video, args.frames, args.batch) if args.video else None
         if args.tensorrt and args.precision == "int8" and calibration is None:
-            raise ValueError("--precision int8 calibrates on your footage: add --video CLIP (a few dozen people)")
+            raise ValueError(INT8_HINT)
         model = load_export_model(config, plan)
         sample = (calibration[0][: args.batch], calibration[1][: args.batch]) if calibration is not None else None
         sidecar = export_encoder(model, args.out, args.batch, settings.token_merging, weights, args.opset, sample,
@@ -105,7 +127,7 @@ def _build_engines(args: argparse.Namespace, out: Path, sidecar: dict, calibrati
             batches = None
             if calibration is not None and args.precision == "int8":
                 masks = calibration[1] if kind == "merged" else None
-                batches = CropBatches(calibration[0], masks, args.batch, device)
+                batches = CropBatches(calibration[0], masks, int(sidecar["batch"]), device)
             path = ensure_engine(out.parent / graph["file"], graph["sha256"], kind, cache, args.precision, device,
                                  batches, args.rebuild, log=lambda text: print(f"[export] {text}"))  # fmt: skip
             print(f"[export] {kind} engine: {path}")
