@@ -155,6 +155,7 @@ def export_encoder(
     include_base: bool = True,
 ) -> dict[str, Any]:
     """Export `model` (ECLM plan already applied, if any) to `out` (.onnx) + sidecar; returns the sidecar dict.
+    The model is moved to float32 on the CPU in place (exports are fp32; TensorRT picks lower precision itself).
 
     weights: {"description", "fingerprint" (file_fingerprint of the checkpoint), ...}. sample: check inputs
     (images, token masks) with `batch` rows (default: sample_inputs). Raises ValueError when onnxruntime's
