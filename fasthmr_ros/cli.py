@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert-smpl": ("fasthmr_ros.model.smpl_io", "convert an official (chumpy) SMPL .pkl into a plain .npz"),
     "predict": ("fasthmr_ros.predict", "HMR2.0 on one image and one person box -> SMPL parameters and camera (.npz)"),
     "calibrate": ("fasthmr_ros.calibrate", "ECLM layer-merge search on your footage or labels -> merge plan (+ plot)"),
+    "export": ("fasthmr_ros.accel.export_cmd", "encoder + head to ONNX (Mask-ToMe inside) [+ TensorRT engines]"),
 }
 
 

@@ -29,6 +29,7 @@ class YoloSegOnnx:
     model_path: the .onnx file (required). score_threshold: least person score. iou_threshold: NMS overlap.
     max_people: keep the best this many. person_class: class index of "person" (0 in COCO exports).
     mask_threshold: mask probability threshold. num_threads: onnxruntime intra-op threads (None = its default).
+    device: "cpu" or "cuda[:N]" (CUDA when onnxruntime has its CUDA provider, else the CPU).
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class YoloSegOnnx:
         person_class: int = 0,
         mask_threshold: float = 0.5,
         num_threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
         if not model_path:
             raise ValueError(f"the onnx mask backend needs model_path= a YOLO-seg .onnx file; {_EXPORT_HINT}")
@@ -51,7 +53,10 @@ class YoloSegOnnx:
         options = ort.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        from fasthmr_ros.accel.onnx_backend import ort_providers
+
+        # on the encoder's GPU when onnxruntime has CUDA (onnxruntime-gpu), else the CPU
+        self._session = ort.InferenceSession(str(path), options, providers=ort_providers(device))
         inputs = self._session.get_inputs()
         shape = inputs[0].shape if len(inputs) == 1 else []
         if len(shape) != 4 or shape[1] not in (3, "3"):

@@ -57,9 +57,12 @@ def build_processor(params: NodeParams, log) -> FrameProcessor:
 
     log.info("loading models (person masks, encoder, body model, decoder) ...")
     try:
-        return build_pipeline(params)
+        pipeline = build_pipeline(params, log.info)
     except (FileNotFoundError, ValueError) as err:
         raise StartupError(str(err)) from err
+    for note in pipeline.startup_notes:  # e.g. the requested backend is missing here and another one runs
+        log.warning(note)
+    return pipeline
 
 
 class HmrNode(Node):

@@ -23,6 +23,11 @@ class NodeParams:
     mask_model: str = ""  # ONNX YOLO-seg model for mask_backend "onnx"
     token_merging: bool = True  # Mask-ToMe in the first encoder blocks
     token_budget: int = 90
+    backend: str = "torch"  # encoder + head: "torch", "onnxruntime" or "tensorrt" (falls back with one log line)
+    precision: str = "fp32"  # fp32 (reference) | fp16 | bf16 (torch, tensorrt) | int8 (tensorrt, calibrated engine)
+    cuda_graphs: bool = False  # torch on CUDA: replay the encoder as CUDA graphs at batch max_people
+    accel_model: str = ""  # `fasthmr export` .onnx for onnxruntime/tensorrt; "" = export into accel_cache on first use
+    accel_cache: str = ""  # ONNX exports + TensorRT engines; "" = $FASTHMR_CACHE or ~/.cache/fasthmr
     decoder: bool = True  # streaming temporal decoder on/off
     decoder_model: str = ""  # "" = the embedded decoder
     decoder_window: int = 0  # 0 = the decoder's trained default

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,11 @@ class PipelineConfig:
     mask_model: str = ""
     token_merging: bool = True
     token_budget: int = 90
+    backend: str = "torch"  # torch | onnxruntime | tensorrt
+    precision: str = "fp32"  # fp32 | fp16 | bf16 | int8 (tensorrt)
+    cuda_graphs: bool = False
+    accel_model: str = ""  # exported .onnx; "" = export into accel_cache
+    accel_cache: str = ""
     decoder: bool = True
     decoder_model: str = ""
     decoder_window: int = 0
@@ -56,14 +62,16 @@ class _Pending:
 class Pipeline:
     """Loads every model once; process() runs one frame. Not thread-safe: one caller at a time."""
 
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, log: Callable[[str], None] | None = None) -> None:
         self.config = config
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = torch.device(config.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device '{config.device}' requested but CUDA is not available (use device: cpu)")
-        self.encoder = load_runtime(config, self.device)
+        self.encoder = load_runtime(config, self.device, log) if log is not None else load_runtime(config, self.device)
+        # lines the caller should log once at start-up (e.g. "backend tensorrt unavailable (...): using onnxruntime")
+        self.startup_notes = [self.encoder.fallback_note] if self.encoder.fallback_note else []
         self.weights = self.encoder.description
         self.body = load_body_model(config.smpl_model or None).to(self.device).eval()
         self.body_model = self.body.name
@@ -75,6 +83,7 @@ class Pipeline:
             if not config.mask_model:
                 raise ValueError("mask_backend 'onnx' needs mask_model: the path of a YOLO-seg ONNX model")
             mask_options["model_path"] = config.mask_model
+            mask_options["device"] = config.device  # the mask model runs on the encoder's GPU when it can
         self.masks = create_mask_generator(config.mask_backend, **mask_options)
         self.tracker = Tracker()
         self.decoder = None
@@ -92,6 +101,7 @@ class Pipeline:
         self.settings = {
             "device": str(self.device),
             "encoder": self.encoder.settings_text,
+            "backend": self.encoder.backend + (f" ({config.backend} unavailable)" if self.startup_notes else ""),
             "decoder": self.decoder.model.description() if self.decoder is not None else "off",
             "decoder_lookahead_frames": str(self.lookahead),
             "mask_backend": config.mask_backend,
@@ -126,7 +136,7 @@ class Pipeline:
             masks = [d.mask for d in dets] if all(d.mask is not None for d in dets) else None
             crops = crop_people(rgb, boxes, masks)
             lap("crop")
-            out = self.encoder(crops.images.to(self.device), crops.token_masks)
+            out = self.encoder(crops.images, crops.token_masks)  # the runtime uploads (pinned memory on CUDA)
             result.notes.update(self.encoder.last_notes)
             lap("encoder")
             k = frame.camera_matrix
@@ -179,5 +189,5 @@ def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
     return (points[:, :2] / z) * np.array([k[0, 0], k[1, 1]]) + np.array([k[0, 2], k[1, 2]])
 
 
-def build_pipeline(params) -> Pipeline:
-    return Pipeline(PipelineConfig.from_params(params))
+def build_pipeline(params, log: Callable[[str], None] | None = None) -> Pipeline:
+    return Pipeline(PipelineConfig.from_params(params), log)

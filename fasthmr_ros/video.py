@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=int, default=0)
     defaults = NodeParams()
     for name in ("checkpoint", "model_config", "smpl_model", "merge_plan", "mask_backend", "mask_model", "device",
-                 "decoder_model"):  # fmt: skip
+                 "decoder_model", "backend", "precision", "accel_model", "accel_cache"):  # fmt: skip
         parser.add_argument(f"--{name.replace('_', '-')}", default=getattr(defaults, name))
     parser.add_argument("--no-token-merging", action="store_true")
     parser.add_argument("--no-decoder", action="store_true")
@@ -45,9 +45,12 @@ def run(args: argparse.Namespace) -> int:
             device=args.device, checkpoint=args.checkpoint, model_config=args.model_config,
             smpl_model=args.smpl_model, merge_plan=args.merge_plan, mask_backend=args.mask_backend,
             mask_model=args.mask_model, token_merging=not args.no_token_merging, decoder=not args.no_decoder,
-            decoder_model=args.decoder_model, max_people=args.max_people,
+            decoder_model=args.decoder_model, max_people=args.max_people, backend=args.backend,
+            precision=args.precision, accel_model=args.accel_model, accel_cache=args.accel_cache,
         )  # fmt: skip
-        pipeline = Pipeline(config)
+        pipeline = Pipeline(config, log=lambda text: print(f"[video] {text}", file=sys.stderr))
+        for note in pipeline.startup_notes:
+            print(f"[video] {note}", file=sys.stderr)
     except (FileNotFoundError, ValueError) as err:
         print(f"[video] {err}", file=sys.stderr)
         return 2

@@ -40,7 +40,14 @@ class HMR2(nn.Module):
         return self.head_from_tokens(self.backbone(images))
 
     def head_from_tokens(self, tokens: torch.Tensor, context_bias: torch.Tensor | None = None) -> HMROutput:
-        """Run the SMPL head on encoder tokens (B, N, C), N = 192 or fewer after token merging."""
+        """Run the SMPL head on encoder tokens (B, N, C), N = 192 or fewer after token merging.
+
+        The head runs in its own dtype: the runtime may keep it in float32 while the encoder runs in fp16/bf16
+        (the 6D -> rotation-matrix readout loses ~1e-3 in half precision, the head costs little)."""
+        head_dtype = self.smpl_head.init_cam.dtype
+        if tokens.dtype != head_dtype:
+            tokens = tokens.to(head_dtype)
+            context_bias = context_bias.to(head_dtype) if context_bias is not None else None
         return self.output_from_head(self.smpl_head(tokens, context_bias))
 
     @staticmethod

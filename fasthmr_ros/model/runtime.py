@@ -1,17 +1,23 @@
 """The encoder + head as the pipeline runs it: which weights, which accelerations, one call per batch of crops.
 
 Weights: the user's HMR2.0 checkpoint when `checkpoint` is set, else the embedded synthetic-data demo model from
-data/hmr/. Accelerations (layer-merge plan, Mask-ToMe, other backends) are applied here at load time, so the
-pipeline never needs to know which are on.
+data/hmr/. Accelerations (layer-merge plan, Mask-ToMe, precision, CUDA graphs, the onnxruntime/TensorRT backends)
+are applied here at load time, so the pipeline never needs to know which are on.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from fasthmr_ros.accel.backends import check_backend_settings, choose_backend
+from fasthmr_ros.accel.graph_runtime import GraphRuntime, hmr_output, merged_notes
+from fasthmr_ros.accel.static_batch import run_static_batch
+from fasthmr_ros.accel.torch_speed import CudaGraphRunner, PinnedUploader, apply_precision
 from fasthmr_ros.model.checkpoint import OFFICIAL_CHECKPOINT_HINT, infer_config_name, read_checkpoint
 from fasthmr_ros.model.eclm import applied_plan, apply_plan, load_model, load_plan
 from fasthmr_ros.model.hmr2 import HMR2, HMROutput
@@ -34,49 +40,91 @@ def _embedded_metadata(path: Path) -> dict:
 
 
 class HmrRuntime:
-    """Callable: (crops (B,3,256,192), token_masks (B,16,12) bool | None) -> HMROutput.
+    """Callable: (crops (B,3,256,192), token_masks (B,16,12) bool | None) -> HMROutput (float32, on the device).
 
     Mask-ToMe runs when `token_merging` is set and the call has token masks; without masks the base encoder runs
     (merging without masks would merge people) and last_notes says so. last_notes holds the last call's counters.
+    precision: fp32 (reference) | fp16 | bf16 for the encoder (the head stays fp32). cuda_graphs: capture each
+    path (merged/base) once at batch `graph_batch` and replay it (crops padded to that batch); CUDA only.
     """
 
-    def __init__(self, model: HMR2, description: str, token_merging: TokenMergingConfig | None = None) -> None:
+    backend = "torch"
+
+    def __init__(
+        self,
+        model: HMR2,
+        description: str,
+        token_merging: TokenMergingConfig | None = None,
+        precision: str = "fp32",
+        cuda_graphs: bool = False,
+        graph_batch: int = 4,
+    ) -> None:
         self.model = model
         self.description = description
         self.token_merging = token_merging
         self.last_notes: dict[str, str] = {}
+        self.fallback_note = ""
         num_tokens = model.config.backbone.num_patches
         if token_merging is not None:  # a schedule the encoder cannot run fails here, at load
             check_schedule(num_tokens, len(model.backbone.blocks), token_merging)
+        self.device = next(model.parameters()).device
+        self.precision = precision
+        self.dtype = apply_precision(model, precision)
+        self.upload = PinnedUploader(self.device)
+        self._graphs: dict[str, CudaGraphRunner] | None = None
+        self.graph_batch = max(1, graph_batch)
+        if cuda_graphs:
+            if self.device.type != "cuda":
+                raise ValueError(f"cuda_graphs needs device cuda, the model is on {self.device}: set cuda_graphs false")
+            self._graphs = {}
         plan = applied_plan(model)
         layers = plan.summary() if plan is not None else f"{len(model.backbone.blocks)} blocks, no layer merging"
         tokens = describe(token_merging, num_tokens) if token_merging is not None else "no token merging"
-        self.settings_text = f"{model.config.name}, {layers}, {tokens}"
+        speed = f"torch {precision}" + (f", CUDA graphs (batch {self.graph_batch})" if cuda_graphs else "")
+        self.settings_text = f"{model.config.name}, {layers}, {tokens}, {speed}"
+
+    def _merged(self, images: torch.Tensor, masks: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        assert masks is not None and self.token_merging is not None
+        merged = forward_merged(self.model, images, masks, self.token_merging)
+        out = merged.output
+        return {"pose_6d": out.pose_6d, "betas": out.betas, "pred_cam": out.pred_cam, "token": out.token,
+                "person_merges": merged.state.person_merges}  # fmt: skip
+
+    def _base(self, images: torch.Tensor, masks: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        out = self.model(images)
+        return {"pose_6d": out.pose_6d, "betas": out.betas, "pred_cam": out.pred_cam, "token": out.token}
 
     def __call__(self, images: torch.Tensor, token_masks: torch.Tensor | None = None) -> HMROutput:
         num_tokens = self.model.config.backbone.num_patches
-        if self.token_merging is None or token_masks is None:
+        merging = self.token_merging is not None and token_masks is not None
+        run = self._merged if merging else self._base
+        images = self.upload(images).to(self.dtype)
+        masks = self.upload(token_masks.to(torch.bool), slot=1) if merging and token_masks is not None else None
+        if self._graphs is not None:
+            kind = "merged" if merging else "base"
+            if kind not in self._graphs:
+                self._graphs[kind] = CudaGraphRunner(run, self.device, self.graph_batch)
+            outputs = run_static_batch(self._graphs[kind].run, self.graph_batch, images, masks)
+        else:
+            outputs = run(images, masks)
+        if merging and token_masks is not None:
+            tokens_left = num_tokens - sum(check_schedule(num_tokens, len(self.model.backbone.blocks),
+                                                          self.token_merging))  # fmt: skip
+            self.last_notes = merged_notes(token_masks.cpu(), outputs["person_merges"], tokens_left)
+        else:
             self.last_notes = {"encoder_tokens": str(num_tokens)}
             if self.token_merging is not None:
                 self.last_notes["token_merging"] = "skipped: no person masks"
-            return self.model(images)
-        merged = forward_merged(self.model, images, token_masks.to(images.device), self.token_merging)
-        person = token_masks.reshape(len(token_masks), -1).sum(dim=1)
-        overflow = merged.state.person_merges
-        self.last_notes = {
-            "encoder_tokens": str(merged.state.sizes.shape[1]),
-            "person_tokens_max": str(int(person.max())) if len(person) else "0",
-            # merges that had to take a person token because the crop had too little background for the budget
-            "person_token_merges": str(int(overflow.sum())),
-        }
-        return merged.output
+        return hmr_output(outputs, self.device)
 
 
-def load_weights(checkpoint: str, model_config: str, device: torch.device | str) -> tuple[HMR2, str]:
-    """(model, description): the user's checkpoint when given, else the embedded demo model."""
+def weights_source(checkpoint: str, model_config: str) -> tuple[Path, str, str]:
+    """(file, config name, description) of the weights: the user's checkpoint when given, else the embedded model."""
     if checkpoint:
-        model = load_model(checkpoint, model_config, device=device)
-        return model, f"user checkpoint {checkpoint} ({model.config.name})"
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint not found: {path} ({OFFICIAL_CHECKPOINT_HINT})")
+        return path, model_config, f"user checkpoint {checkpoint} ({model_config})"
     path = embedded_model_path()
     if path is None:
         raise FileNotFoundError(
@@ -87,17 +135,56 @@ def load_weights(checkpoint: str, model_config: str, device: torch.device | str)
     name = meta.get("config") or infer_config_name(read_checkpoint(path))
     if name is None:
         raise ValueError(f"embedded model {path} fits none of the known configs")
-    model = load_model(path, name, device=device)
-    return model, f"embedded demo model (synthetic data, {name}): {meta.get('description', path.name)}"
+    return path, name, f"embedded demo model (synthetic data, {name}): {meta.get('description', path.name)}"
 
 
-def load_runtime(config, device: torch.device) -> HmrRuntime:
-    """config: anything with checkpoint, model_config and optionally merge_plan, token_merging, token_budget
-    (PipelineConfig has them all)."""
+def load_weights(checkpoint: str, model_config: str, device: torch.device | str) -> tuple[HMR2, str]:
+    """(model, description): the user's checkpoint when given, else the embedded demo model."""
+    if checkpoint:
+        model = load_model(checkpoint, model_config, device=device)
+        return model, f"user checkpoint {checkpoint} ({model.config.name})"
+    path, name, description = weights_source(checkpoint, model_config)
+    return load_model(path, name, device=device), description
+
+
+def _log_stderr(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def load_runtime(config, device: torch.device, log: Callable[[str], None] = _log_stderr) -> HmrRuntime | GraphRuntime:
+    """config: anything with checkpoint, model_config and optionally merge_plan, token_merging, token_budget,
+    backend, precision, cuda_graphs, accel_model, accel_cache, max_people, threads (PipelineConfig has them all).
+
+    The runtime's fallback_note is the one line to log when the requested backend cannot run here (it says which
+    one runs instead); log receives progress lines (first-use export, engine builds)."""
+    device = torch.device(device)
+    backend = getattr(config, "backend", "torch")
+    precision = getattr(config, "precision", "fp32")
+    check_backend_settings(backend, precision)
+    choice = choose_backend(backend, device)
+    note = choice.note
+    if choice.backend != "torch":
+        from fasthmr_ros.accel.load import load_graph_runtime
+
+        if precision == "int8" and choice.backend != "tensorrt":
+            note = f"{note}; " if note else ""
+            note += "precision int8 needs TensorRT: running the fp32 graph"
+        runtime: HmrRuntime | GraphRuntime = load_graph_runtime(config, device, choice.backend, precision, log)
+        runtime.fallback_note = note
+        return runtime
+    if precision == "int8":
+        if backend == "torch":
+            raise ValueError("precision int8 needs backend tensorrt: use fp32, fp16 or bf16 with backend torch")
+        precision = "fp16" if device.type == "cuda" else "fp32"
+        note += f" (precision int8 -> {precision} in torch)"
     model, description = load_weights(config.checkpoint, config.model_config, device)
     if getattr(config, "merge_plan", ""):
         apply_plan(model, load_plan(config.merge_plan))
     token_merging = None
     if getattr(config, "token_merging", False):
         token_merging = TokenMergingConfig(budget=int(getattr(config, "token_budget", TokenMergingConfig.budget)))
-    return HmrRuntime(model, description, token_merging)
+    cuda_graphs = bool(getattr(config, "cuda_graphs", False))
+    batch = int(getattr(config, "max_people", 4) or 4)
+    runtime = HmrRuntime(model, description, token_merging, precision, cuda_graphs, batch)
+    runtime.fallback_note = note
+    return runtime

@@ -155,7 +155,8 @@ def split_sets(person: torch.Tensor, split: str, merge: int) -> tuple[torch.Tens
     size_a = (tokens + 1) // 2
     background = ~person
     count = background.sum(dim=1, keepdim=True)  # (B, 1)
-    in_a_count = torch.maximum((count + 1) // 2, torch.clamp(torch.minimum(count - 1, count.new_tensor(merge)), min=0))
+    # clamp with Python bounds, not a tensor made from `merge`: no host-to-device copy, so CUDA graphs can capture it
+    in_a_count = torch.maximum((count + 1) // 2, torch.clamp(count - 1, min=0, max=merge))
     in_b_count = count - in_a_count
     rank_background = background.long().cumsum(dim=1) - 1
     rank_person = person.long().cumsum(dim=1) - 1
