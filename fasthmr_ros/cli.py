@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fasthmr_ros.demo", "the node on real footage: overlay video + MCAP of every output (make demo)"),
     "fetch-footage": ("fasthmr_ros.footage", "fetch real footage of people from the package registries"),
     "convert-smpl": ("fasthmr_ros.model.smpl_io", "convert an official (chumpy) SMPL .pkl into a plain .npz"),
+    "predict": ("fasthmr_ros.predict", "HMR2.0 on one image and one person box -> SMPL parameters and camera (.npz)"),
 }
 
 
