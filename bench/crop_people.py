@@ -21,7 +21,7 @@ from scipy.ndimage import gaussian_filter
 
 from fasthmr_ros.footage import fetch
 from fasthmr_ros.paths import footage_dir
-from fasthmr_ros.preprocess import blur_sigma, crop_people
+from fasthmr_ros.preprocess import _normalise, blur_sigma, crop_people, crop_transform, expand_boxes
 
 CASES = {
     # clip: (near box needing blur, far box without blur)
@@ -31,15 +31,16 @@ CASES = {
 
 
 def whole_image_recipe(image: np.ndarray, boxes: np.ndarray) -> list[np.ndarray]:
-    """The reference's way: blur the whole frame for each person that needs it, then warp."""
-    batch = crop_people(image, boxes)  # transforms and sizes only; its crops are discarded
+    """The reference's way: blur the whole frame for each person that needs it, then warp and normalise."""
+    centers, sizes = expand_boxes(boxes)
     crops = []
-    for i in range(len(boxes)):
-        sigma = blur_sigma(batch.sizes[i])
+    for center, size in zip(centers, sizes, strict=True):
+        sigma = blur_sigma(size)
         source = image
         if sigma is not None:
             source = gaussian_filter(image.astype(np.float64), (sigma, sigma, 0), mode="nearest", truncate=4.0)
-        crops.append(cv2.warpAffine(source, batch.transforms[i], (256, 256), flags=cv2.INTER_LINEAR))
+        crop = cv2.warpAffine(source, crop_transform(center, size), (256, 256), flags=cv2.INTER_LINEAR)
+        crops.append(_normalise(crop[None, :, 32:224].astype(np.float32)))
     return crops
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from functools import partial
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from fasthmr_ros.model.configs import CONFIGS
 from fasthmr_ros.model.hmr2 import HMR2
@@ -44,8 +45,19 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def gmacs_per_person(name: str) -> float:
+    """Multiply-accumulates of one forward pass (torch's flop counter on the meta device, attention products
+    included)."""
+    with torch.device("meta"):
+        model = HMR2(name).eval()
+        with FlopCounterMode(display=False) as counter:
+            model(torch.empty(1, 3, 256, 192))
+    return counter.get_total_flops() / 2e9
+
+
 def time_config(name: str, batches: list[int], repeats: int) -> None:
     """Print one table row per batch size for config `name`."""
+    gmacs = gmacs_per_person(name)
     model = random_model(name)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     tokens = torch.randn(1, model.config.backbone.num_patches, model.config.backbone.embed_dim)
@@ -53,8 +65,8 @@ def time_config(name: str, batches: list[int], repeats: int) -> None:
         head_ms = 1e3 * median_seconds(partial(model.head_from_tokens, tokens), 3 * repeats)
         for batch in batches:
             ms = 1e3 * median_seconds(partial(model, torch.randn(batch, 3, 256, 192)), repeats)
-            row = f"| {name} | {params:.1f} | {batch} | {ms:.0f} | {ms / batch:.0f} | {head_ms:.1f} | {repeats} |"
-            print(row, flush=True)
+            cells = [name, f"{params:.1f}", f"{gmacs:.1f}", batch, f"{ms:.0f}", f"{ms / batch:.0f}", f"{head_ms:.1f}"]
+            print("| " + " | ".join(map(str, [*cells, repeats])) + " |", flush=True)
 
 
 def main() -> None:
@@ -67,8 +79,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, CPU")
-    print("| config | params (M) | batch | forward median (ms) | per person (ms) | head alone, batch 1 (ms) | runs |")
-    print("|---|---|---|---|---|---|---|")
+    print("| config | params (M) | GMAC/person | batch | median (ms) | per person (ms) | head, batch 1 (ms) | runs |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.configs:
         time_config(name, args.batches, args.repeats if name == "vit_h" else 3 * args.repeats)
 

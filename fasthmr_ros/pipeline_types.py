@@ -35,6 +35,7 @@ class FrameResult:
     ended_track_ids: list[int] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # per-frame facts for diagnostics (e.g. tokens kept)
+    delay_frames: int = 0  # the people belong to the frame this many processed frames ago (decoder look-ahead)
 
 
 class FrameProcessor(Protocol):

@@ -105,3 +105,16 @@ def test_predict_random_weights_differ_from_another_seed(frame_path: Path, check
     b = predict(frame_path, other, tmp_path / "b.npz")
     assert not np.allclose(a["pred_cam"], b["pred_cam"])
     assert not np.allclose(a["body_pose"], b["body_pose"])
+
+
+def test_predict_bad_inputs_fail_before_loading(
+    frame_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing_ckpt = str(tmp_path / "never-read.ckpt")  # input errors are reported before the checkpoint is read
+    base = ["predict", "--checkpoint", missing_ckpt, "--out", str(tmp_path / "x.npz")]
+    assert main([*base, "--image", str(frame_path), "--box", "600", "70", "590", "465"]) == 2
+    assert "x1 > x0" in capsys.readouterr().err
+    assert main([*base, "--image", str(tmp_path / "none.png"), "--box", *BOX]) == 2
+    assert "image not found" in capsys.readouterr().err
+    assert main([*base, "--image", str(frame_path), "--box", *BOX, "--focal", "-3"]) == 2
+    assert "--focal must be a positive" in capsys.readouterr().err
