@@ -22,8 +22,6 @@ import numpy as np
 from fasthmr_ros.model.configs import CONFIGS
 
 if TYPE_CHECKING:
-    import torch
-
     from fasthmr_ros.model.hmr2 import HMR2
     from fasthmr_ros.synth.dataset import SynthSet
 
@@ -34,8 +32,11 @@ CHECKPOINT_EVERY_S = 300.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default=None, help="training set .npz (default: <cache>/synth_frames_seed<S>_n<N>.npz, "
-                        "rendered if missing)")  # fmt: skip
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="training set .npz (default: <cache>/synth_frames_seed<S>_n<N>.npz, rendered if missing)",
+    )
     parser.add_argument("--samples", type=int, default=10000, help="frames to render when the set is missing")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rendered set and of the training order")
     parser.add_argument("--config", default="tiny", choices=sorted(CONFIGS), help="model config (default tiny)")
@@ -242,7 +243,7 @@ def train(args: argparse.Namespace) -> dict:
         "training": {
             "data": data_path.name,
             "data_meta": dataset.meta,
-            "frames": int(len(train_idx)),
+            "frames": len(train_idx),
             "steps": state["step"],
             "batch_size": args.batch_size,
             "samples_seen": state["step"] * args.batch_size,

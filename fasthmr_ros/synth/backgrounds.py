@@ -11,11 +11,13 @@ blobs, rectangles) so the model does not learn two scenes by heart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from fasthmr_ros import footage
+from fasthmr_ros.synth.cache import cache_dir
 
 PLATE_CLIPS: tuple[str, ...] = ("sports2d_demo.mp4", "vtest.avi")
 PLATE_FRAMES = 40
@@ -51,9 +53,21 @@ def median_plate(path: str, frames: int = PLATE_FRAMES) -> np.ndarray:
 
 
 def load_plates(clips: tuple[str, ...] = PLATE_CLIPS) -> list[Plate]:
-    """Median plates of the registry clips (fetched if missing: a no-op when they are there)."""
-    paths = footage.fetch(list(clips))
-    return [Plate(name, median_plate(str(path))) for name, path in zip(clips, paths, strict=True)]
+    """Median plates of the registry clips (fetched if missing: a no-op when they are there), kept as PNG in the
+    cache after the first computation (the median is deterministic)."""
+    plates = []
+    for name in clips:
+        stored = cache_dir() / "plates" / f"{Path(name).stem}_median{PLATE_FRAMES}.png"
+        if stored.is_file():
+            plates.append(Plate(name, cv2.cvtColor(cv2.imread(str(stored)), cv2.COLOR_BGR2RGB)))
+            continue
+        rgb = median_plate(str(footage.fetch([name])[0]))
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        partial = stored.with_name(stored.stem + ".partial.png")
+        cv2.imwrite(str(partial), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        partial.replace(stored)
+        plates.append(Plate(name, rgb))
+    return plates
 
 
 def _jitter_colors(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -9,7 +9,6 @@ intrinsics and ground truth (SMPL rotation matrices in the camera frame, betas, 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,18 +17,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fasthmr_ros.paths import data_dir
+from fasthmr_ros.synth.cache import cache_dir  # noqa: F401  (re-exported for callers)
 from fasthmr_ros.synth.scene import SynthFrame, SynthGenerator
 
 JPEG_QUALITY = 92
 FORMAT_VERSION = 1
 _ARRAYS = ("K", "global_orient", "body_pose", "betas", "translation", "joints_cam", "joints_2d", "box")
-
-
-def cache_dir() -> Path:
-    """Where generated data sets and training runs go by default: $FASTHMR_CACHE or data/cache/ (git-ignored)."""
-    env = os.environ.get("FASTHMR_CACHE")
-    return Path(env) if env else data_dir() / "cache"
 
 
 def _encode(image_rgb: np.ndarray) -> bytes:

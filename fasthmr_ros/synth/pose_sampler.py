@@ -69,7 +69,9 @@ def _sit(rng: np.random.Generator, rotmats: torch.Tensor) -> torch.Tensor:
     knee_lo, knee_hi = _SIT_DEG["knee"]
     for row, side in enumerate((1.0, -1.0)):
         # Each side varies a little around a shared flexion; the abduction (c) mirrors for the right side.
-        angles[row] = np.radians([hip + rng.uniform(-12, 12), rng.uniform(-10, 10), side * rng.uniform(*_SIT_DEG["hip_abduct"])])
+        angles[row] = np.radians(
+            [hip + rng.uniform(-12, 12), rng.uniform(-10, 10), side * rng.uniform(*_SIT_DEG["hip_abduct"])]
+        )
         angles[2 + row] = np.radians([rng.uniform(knee_lo, knee_hi), 0.0, 0.0])
     names = ("left_hip", "right_hip", "left_knee", "right_knee")
     index = [JOINT_NAMES.index(n) for n in names]

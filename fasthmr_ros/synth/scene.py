@@ -69,7 +69,7 @@ class SynthSequence:
 def sample_camera(rng: np.random.Generator, long_side: tuple[int, int] = LONG_SIDE) -> Camera:
     aspect = ASPECTS[rng.integers(len(ASPECTS))]
     long = int(rng.integers(long_side[0], long_side[1] + 1))
-    short = int(round(long * min(aspect) / max(aspect)))
+    short = round(long * min(aspect) / max(aspect))
     width, height = (long, short) if aspect[0] >= aspect[1] else (short, long)
     focal = (long / 2.0) / np.tan(np.radians(rng.uniform(*FOV_DEG)) / 2.0)
     return Camera(width, height, intrinsics(focal, width, height))
@@ -147,10 +147,8 @@ class SynthGenerator:
             camera = sample_camera(rng)
             pose = pose_sampler.sample_pose(rng)
             betas = pose_sampler.sample_betas(rng)
-            if rng.random() < FACING_SHARE:
-                facing = rng.uniform(-np.pi / 4, np.pi / 4)
-            else:
-                facing = rng.uniform(-np.pi, np.pi)
+            facing_camera = rng.random() < FACING_SHARE
+            facing = rng.uniform(-np.pi / 4, np.pi / 4) if facing_camera else rng.uniform(-np.pi, np.pi)
             # Turning the camera by -facing about the vertical turns the body by +facing in the image.
             world_to_cam = camera_from_world(
                 np.pi - facing, np.radians(rng.uniform(-5, 25)), np.radians(rng.uniform(-6, 6))
@@ -159,11 +157,12 @@ class SynthGenerator:
             plans.append((rng, camera, pose, betas, orient))
         if not plans:
             return []
-        vertices, joints = self._body(
-            np.stack([p[4] for p in plans]), np.stack([p[2].rotmats[1:] for p in plans]), np.stack([p[3] for p in plans])
-        )
         out = []
-        for (rng, camera, pose, betas, orient), verts, joints_model in zip(plans, vertices, joints, strict=True):
+        for rng, camera, pose, betas, orient in plans:
+            # One body-model call per frame: a batched matrix product rounds differently with the batch's size and
+            # content, and a frame must not depend on which frames were generated with it.
+            vertices, joints = self._body(orient[None], pose.rotmats[None, 1:], betas[None])
+            verts, joints_model = vertices[0], joints[0]
             translation = self._place(rng, camera, verts)
             background = random_background(self.plates, camera.width, camera.height, rng)
             look = appearance.sample_look(rng)
@@ -271,9 +270,20 @@ class SynthGenerator:
         look = appearance.sample_look(rng)
         blur = rng.uniform(0.3, 1.0) if rng.random() < 0.3 else 0.0
         frames = [
-            self._render(rng, camera, background, look, blur, orient[t], rotmats[t, 1:], betas, translation[t],
-                         vertices[t], joints[t], kind)  # fmt: skip
+            self._render(
+                rng,
+                camera,
+                background,
+                look,
+                blur,
+                orient[t],
+                rotmats[t, 1:],
+                betas,
+                translation[t],
+                vertices[t],
+                joints[t],
+                kind,
+            )
             for t in range(len(rotmats))
         ]
         return SynthSequence(frames=frames, fps=float(fps), kind=kind)
-

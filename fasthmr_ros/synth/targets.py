@@ -1,9 +1,8 @@
 """Ground truth in HMR2.0's crop-camera convention, and the crop camera's projection.
 
-HMR2.0 predicts a crop camera (s, tx, ty): the body (global orientation applied) seen from translation
-(tx, ty, 2 f / (256 s)) by a camera of focal f = 5000 px looking at the 256 px crop. fasthmr_ros.camera.
-cam_crop_to_full turns it into the full image's translation; `crop_camera_targets` is its exact inverse, so a
-perfect prediction converts back to the true translation. 2D keypoints are in normalised crop coordinates
+HMR2.0 predicts a crop camera (s, tx, ty); fasthmr_ros.camera.cam_crop_to_full turns it into the full image's
+translation with the camera's focal length, and `crop_camera_targets` is its exact inverse, so a perfect prediction
+converts back to the true translation. 2D keypoints are in normalised crop coordinates
 (crop pixel / 256 - 0.5, as in HMR2.0 training), the crop pixel coming from the same affine transform as the
 image crop (fasthmr_ros.preprocess.crop_people).
 """
@@ -13,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fasthmr_ros.camera import CROP_FOCAL_LENGTH, CROP_SIZE
+from fasthmr_ros.camera import CROP_SIZE, cam_crop_to_full
 
 
 def crop_camera_targets(
@@ -39,13 +38,24 @@ def crop_keypoints(points_2d: np.ndarray, transforms: np.ndarray) -> np.ndarray:
     return crop_px / CROP_SIZE - 0.5
 
 
-def crop_translation(pred_cam: torch.Tensor) -> torch.Tensor:
-    """(N, 3) crop cameras -> (N, 3) translations of the crop camera (HMR2.0's pred_cam_t)."""
-    depth = 2.0 * CROP_FOCAL_LENGTH / (CROP_SIZE * pred_cam[:, 0] + 1e-9)
-    return torch.stack([pred_cam[:, 1], pred_cam[:, 2], depth], dim=-1)
+def project_through_camera(
+    joints: torch.Tensor,
+    pred_cam: torch.Tensor,
+    centers: torch.Tensor,
+    sizes: torch.Tensor,
+    K: torch.Tensor,
+    transforms: torch.Tensor,
+) -> torch.Tensor:
+    """(N, J, 3) body-model joints + (N, 3) crop cameras -> (N, J, 2) normalised crop coordinates, through the
+    full image's true camera: the crop camera goes through cam_crop_to_full (true focal length and principal point)
+    as at run time, the joints are projected with K, and the crop transform maps the pixels into the crop.
 
-
-def project_to_crop(joints: torch.Tensor, pred_cam: torch.Tensor) -> torch.Tensor:
-    """(N, J, 3) body-model joints (global orientation applied) -> (N, J, 2) normalised crop coordinates."""
-    points = joints + crop_translation(pred_cam)[:, None]
-    return (CROP_FOCAL_LENGTH / CROP_SIZE) * points[..., :2] / points[..., 2:3]
+    HMR2.0 projects with its weak crop camera instead (no intrinsics in its data); with people 1.5-4 m from wide
+    cameras that differs from the real image by up to ~20% of the crop, which would fight the other losses."""
+    # Per-frame principal points: express the box centres relative to them and the conversion sees px = py = 0.
+    relative = centers - K[:, :2, 2]
+    translation = cam_crop_to_full(pred_cam, relative, sizes, (0.0, 0.0), focal=K[:, 0, 0])
+    points = joints + translation[:, None]
+    pixels = points[..., :2] / points[..., 2:3] * K[:, None, [0, 1], [0, 1]] + K[:, None, :2, 2]
+    crop_px = torch.einsum("nij,nkj->nki", transforms[:, :, :2], pixels) + transforms[:, None, :, 2]
+    return crop_px / CROP_SIZE - 0.5

@@ -30,6 +30,10 @@ class Batch:
     joints: torch.Tensor  # (B, 24, 3) camera frame minus translation (body-model output frame)
     keypoints_2d: torch.Tensor  # (B, 24, 2) normalised crop coordinates
     crop_cam: torch.Tensor  # (B, 3) true crop camera (s, tx, ty)
+    centers: torch.Tensor  # (B, 2) crop box centres, full-image pixels
+    sizes: torch.Tensor  # (B,) crop box sides
+    K: torch.Tensor  # (B, 3, 3)
+    transforms: torch.Tensor  # (B, 2, 3) full image -> 256 px crop
 
 
 def jitter_box(box: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
@@ -68,4 +72,8 @@ def make_batch(dataset: SynthSet, indices: np.ndarray, rng: np.random.Generator 
         joints=as_tensor(joints),
         keypoints_2d=as_tensor(keypoints),
         crop_cam=as_tensor(cam),
+        centers=as_tensor(np.stack(centers)),
+        sizes=as_tensor(np.stack(sizes)),
+        K=as_tensor(K),
+        transforms=as_tensor(np.stack(transforms)),
     )

@@ -1,0 +1,150 @@
+"""Accuracy of any frames -> joints method on held-out synthetic sequences, in the camera frame.
+
+A method is a callable taking one sequence (a list of SequenceFrame: image, intrinsics and, for methods that
+want it, the true tight box and mask) and returning (T, 24, 3) camera-frame joints in metres, NaN where it found
+nobody. Per-frame models, models with a temporal decoder and the whole ROS node (joints read back from its
+messages) are all measured by the same function.
+
+Metrics (fasthmr_ros.motion_metrics, 3DPW conventions): MPJPE (pelvis-aligned), PA-MPJPE (similarity-aligned
+per frame), Accel (second differences of pelvis-aligned joints, mm/frame^2, frames whose neighbours are found),
+plus what catches crop and camera mistakes that alignment hides: the camera-frame joint error with no alignment
+and the root (pelvis) position error, both in mm, and the share of frames with a person found.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from fasthmr_ros.camera import cam_crop_to_full
+from fasthmr_ros.model.body import BodyModel
+from fasthmr_ros.model.hmr2 import HMR2
+from fasthmr_ros.motion_metrics import per_frame_accel_error, per_frame_mpjpe, per_frame_pa_mpjpe
+from fasthmr_ros.preprocess import crop_people
+from fasthmr_ros.synth.dataset import SynthSet
+
+
+@dataclass
+class SequenceFrame:
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    K: np.ndarray  # (3, 3)
+    box: np.ndarray  # (4,) true tight box (methods with their own detector ignore it)
+    mask: np.ndarray | None = None
+
+
+SequenceMethod = Callable[[list[SequenceFrame]], np.ndarray]
+
+
+@dataclass
+class EvalResult:
+    mpjpe: float
+    pa_mpjpe: float
+    accel: float
+    camera_error: float  # mean joint error in the camera frame, no alignment (mm)
+    root_error: float  # pelvis position error (mm)
+    found: float  # share of frames with a person
+    frames: int
+    ms_per_frame: float
+    per_sequence: list[dict] = field(default_factory=list)
+
+    def row(self) -> dict[str, float]:
+        return {k: round(v, 2) if isinstance(v, float) else v for k, v in vars(self).items() if k != "per_sequence"}
+
+
+def sequence_frames(dataset: SynthSet, indices: Sequence[int]) -> list[SequenceFrame]:
+    return [
+        SequenceFrame(dataset.image(int(i)), dataset["K"][int(i)], dataset["box"][int(i)], dataset.mask(int(i)))
+        for i in indices
+    ]
+
+
+def sequence_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """pred, true (T, 24, 3) metres, pred NaN where nothing was found; sums and counts for pooling."""
+    found = ~np.isnan(pred).any(axis=(1, 2))
+    p = torch.from_numpy(np.nan_to_num(pred).astype(np.float64))
+    t = torch.from_numpy(true.astype(np.float64))
+    mpjpe = per_frame_mpjpe(p, t).numpy()
+    pa = per_frame_pa_mpjpe(p, t).numpy()
+    accel = per_frame_accel_error(p, t).numpy()
+    accel_ok = found[2:] & found[1:-1] & found[:-2]
+    camera = 1000 * np.linalg.norm(np.nan_to_num(pred) - true, axis=-1).mean(-1)
+    root = 1000 * np.linalg.norm(np.nan_to_num(pred[:, 0]) - true[:, 0], axis=-1)
+    return {
+        "frames": len(true),
+        "found": int(found.sum()),
+        "mpjpe_sum": float(mpjpe[found].sum()),
+        "pa_mpjpe_sum": float(pa[found].sum()),
+        "camera_sum": float(camera[found].sum()),
+        "root_sum": float(root[found].sum()),
+        "accel_sum": float(accel[accel_ok].sum()),
+        "accel_count": int(accel_ok.sum()),
+    }
+
+
+def evaluate_sequences(dataset: SynthSet, method: SequenceMethod, limit: int | None = None) -> EvalResult:
+    """Run `method` on every sequence of `dataset` (the first `limit`) and pool the metrics over frames."""
+    rows = []
+    elapsed = 0.0
+    for sequence in dataset.sequences()[:limit]:
+        frames = sequence_frames(dataset, sequence)
+        start = time.perf_counter()
+        pred = np.asarray(method(frames), dtype=np.float64)
+        elapsed += time.perf_counter() - start
+        if pred.shape != (len(frames), 24, 3):
+            raise ValueError(f"a method must return (T, 24, 3) joints, got {pred.shape} for T = {len(frames)}")
+        row = sequence_metrics(pred, dataset["joints_cam"][sequence])
+        row["kind"] = str(dataset["kind"][sequence[0]])
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{dataset.path} holds no sequences")
+    found = sum(r["found"] for r in rows)
+    frames = sum(r["frames"] for r in rows)
+    safe = max(found, 1)
+    accel_count = max(sum(r["accel_count"] for r in rows), 1)
+    return EvalResult(
+        mpjpe=sum(r["mpjpe_sum"] for r in rows) / safe,
+        pa_mpjpe=sum(r["pa_mpjpe_sum"] for r in rows) / safe,
+        accel=sum(r["accel_sum"] for r in rows) / accel_count,
+        camera_error=sum(r["camera_sum"] for r in rows) / safe,
+        root_error=sum(r["root_sum"] for r in rows) / safe,
+        found=found / frames,
+        frames=frames,
+        ms_per_frame=1000 * elapsed / frames,
+        per_sequence=rows,
+    )
+
+
+class PerFramePredictor:
+    """The pipeline's per-frame steps on a given box: crop_people -> model -> cam_crop_to_full (true focal and
+    principal point) -> body model joints + translation. A SequenceMethod (true tight boxes by default)."""
+
+    def __init__(self, model: HMR2, body: BodyModel, batch_size: int = 16,
+                 box_source: Callable[[SequenceFrame], np.ndarray] | None = None) -> None:  # fmt: skip
+        self.model = model.eval()
+        self.body = body
+        self.batch_size = batch_size
+        self.box_source = box_source or (lambda frame: frame.box)
+
+    @torch.inference_mode()
+    def predict(self, frames: list[SequenceFrame]) -> np.ndarray:
+        out = np.full((len(frames), 24, 3), np.nan)
+        for first in range(0, len(frames), self.batch_size):
+            chunk = frames[first : first + self.batch_size]
+            crops = [crop_people(f.image, np.asarray(self.box_source(f), np.float64)[None]) for f in chunk]
+            images = torch.cat([c.images for c in crops])
+            result = self.model(images)
+            for n, (frame, crop) in enumerate(zip(chunk, crops, strict=True)):
+                translation = cam_crop_to_full(
+                    result.pred_cam[n : n + 1].double().numpy(), crop.centers, crop.sizes, crop.image_wh,
+                    focal=float(frame.K[0, 0]), principal_point=(float(frame.K[0, 2]), float(frame.K[1, 2])),
+                )  # fmt: skip
+                out[first + n] = translation[0]
+            joints = self.body(result.global_orient, result.body_pose, result.betas).joints.double().numpy()
+            out[first : first + len(chunk)] += joints
+        return out
+
+    __call__ = predict
