@@ -1,13 +1,13 @@
 """HMR2.0's training losses where they apply to synthetic data with exact ground truth.
 
-As in HMR2.0: L1 on pelvis-aligned 3D joints, L1 on reprojected 2D joints (normalised crop coordinates),
-squared error on the SMPL rotation matrices (global orientation and body pose) and on betas; each summed over its
-elements. The 2D joints are projected through the true camera after cam_crop_to_full, as the node converts
-predictions (targets.project_through_camera), not through HMR2.0's weak crop camera. Differences: the mean is over the batch (HMR2.0 sums, which ties the learning rate
-to the batch size); no adversarial prior (the poses are sampled inside joint limits, and there is no mocap set to
-train a discriminator on); a direct L1 loss on the crop camera (HMR2.0 has no true camera, we do), so the
-translation is right without waiting for the 2D loss to pull it there; and heavier parameter terms (our parameters
-are exact, HMR2.0's are pseudo ground truth).
+As in HMR2.0: L1 on pelvis-aligned 3D joints, L1 on reprojected 2D joints (normalised crop coordinates), squared
+error on the SMPL rotation matrices (global orientation and body pose) and on betas; each summed over its elements.
+The 2D joints are projected through the true camera after cam_crop_to_full, as the node converts predictions
+(targets.project_through_camera), not through HMR2.0's weak crop camera. Differences: the mean is over the batch
+(HMR2.0 sums, which ties the learning rate to the batch size); no adversarial prior (the poses are sampled inside
+joint limits, and there is no mocap set to train a discriminator on); a direct L1 loss on the crop camera (HMR2.0
+has no true camera, we do), so the translation is right without waiting for the 2D loss to pull it there; and
+heavier parameter terms (our parameters are exact, HMR2.0's are pseudo ground truth).
 """
 
 from __future__ import annotations
