@@ -1,7 +1,7 @@
 """Accuracy and speed of HMR models on held-out synthetic sequences (camera frame, true focal length).
 
     python bench/synth_eval.py                       # the embedded demo model, 9 sequences x 3 s at 30 fps
-    python bench/synth_eval.py --checkpoint X.ckpt --config tiny --json out.json
+    python bench/synth_eval.py --checkpoint X.ckpt --config micro --json out.json
 
 Rows: the demo model per frame on true tight boxes and on detector-like jittered boxes, and the mean-parameter
 model (the same network with its readouts zeroed: what "learned nothing" scores). The evaluation sequences are
@@ -79,7 +79,7 @@ def speed(model, body, dataset: SynthSet, frames: int = 60) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=None, help="weights to measure (default: the embedded demo model)")
-    parser.add_argument("--config", default="tiny")
+    parser.add_argument("--config", default="micro")
     parser.add_argument("--sequences", type=int, default=9)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--fps", type=float, default=30.0)

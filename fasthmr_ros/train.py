@@ -39,28 +39,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--samples", type=int, default=10000, help="frames to render when the set is missing")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rendered set and of the training order")
-    parser.add_argument("--config", default="tiny", choices=sorted(CONFIGS), help="model config (default tiny)")
+    parser.add_argument("--config", default="micro", choices=sorted(CONFIGS), help="model config (default micro)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--minutes", type=float, default=40.0, help="time budget of the training loop (default 40)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps too (0: time only)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    # One thread: on this shared 2-core machine two threads ran 3-5x slower per step than one (docs/notes_synth.md).
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--run-dir", default=None, help="checkpoints and log (default <cache>/train_<config>)")
     parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
-    parser.add_argument("--export", default=None, help="exported weights (default data/hmr/demo_tiny.ckpt for tiny; "
+    parser.add_argument("--export", default=None, help="exported weights (default data/hmr/demo_micro.ckpt for micro; "
                         "the JSON description goes next to it)")  # fmt: skip
 
 
 def _default_paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
-    from fasthmr_ros.model.demo_model import DEMO_NAME, demo_model_path
+    from fasthmr_ros.model.demo_model import DEMO_CONFIG, demo_model_path
     from fasthmr_ros.synth.dataset import cache_dir
 
     data = Path(args.data) if args.data else cache_dir() / f"synth_frames_seed{args.seed}_n{args.samples}.npz"
     run_dir = Path(args.run_dir) if args.run_dir else cache_dir() / f"train_{args.config}"
     if args.export:
         export = Path(args.export)
-    elif args.config == DEMO_NAME.removeprefix("demo_"):
+    elif args.config == DEMO_CONFIG:
         export = demo_model_path()
     else:
         export = run_dir / f"demo_{args.config}.ckpt"

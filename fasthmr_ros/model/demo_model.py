@@ -2,8 +2,8 @@
 only. It lets the package run end to end without the official checkpoint; it is NOT HMR2.0's accuracy, and every
 output made with it says "embedded demo model (synthetic data)".
 
-Files: data/hmr/demo_tiny.ckpt (Lightning layout, float16, loads with fasthmr_ros.model.checkpoint.load_hmr2) and
-data/hmr/demo_tiny.json (what it is, its config, how it was trained, measured figures).
+Files: data/hmr/demo_micro.ckpt (Lightning layout, float16, loads with fasthmr_ros.model.checkpoint.load_hmr2) and
+data/hmr/demo_micro.json (what it is, its config, how it was trained, measured figures).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ DESCRIPTION = (
     "synthetic-data demo model: a small HMR2.0-architecture model trained only on rendered synthetic people "
     "(fasthmr-embedded body model over real background plates); not the official HMR2.0 weights"
 )
-DEMO_NAME = "demo_tiny"
+DEMO_CONFIG = "micro"
+DEMO_NAME = f"demo_{DEMO_CONFIG}"
 
 
 def demo_model_path() -> Path:
