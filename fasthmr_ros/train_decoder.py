@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--checkpoint-every", type=int, default=tdefaults.checkpoint_every)
     run.add_argument("--threads", type=int, default=tdefaults.threads, help="torch CPU threads (1)")
     run.add_argument("--resume", action="store_true", help=f"continue from OUT/{CHECKPOINT}")
+    run.add_argument("--stop-after", type=int, help="stop (checkpointed) after this many steps of this call")
     run.add_argument("--export", metavar="PATH", help="also write compact fp16 weights + .json metadata here")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -104,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         val_clips=val_clips or None,
         data_description=description,
         progress=not args.no_progress,
+        stop_after=args.stop_after,
     )
     summary: dict = {"checkpoint": str(Path(args.out) / CHECKPOINT), "trained_on": model.description}
     if val_clips:

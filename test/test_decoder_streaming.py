@@ -65,6 +65,10 @@ def test_streaming_matches_offline_window_and_lookahead_delays(frames):
     x0 = model.denoise(condition, noise, torch.full((3,), 12), torch.zeros(3, dtype=torch.long))
     offline = model.decode_target(x0, frames[:, :12])
     assert torch.allclose(streamed, offline, atol=1e-5)  # causal: frame t of a full window = streaming at time t
+    two_step = _stream(StreamingDecoder(model, steps=2, seed=noise_seed), frames[:, :12])
+    x0_two = model.denoise(condition, noise, torch.full((3,), 12), torch.zeros(3, dtype=torch.long), steps=2)
+    assert torch.allclose(two_step, model.decode_target(x0_two, frames[:, :12]), atol=1e-5)
+    assert not torch.allclose(two_step, streamed, atol=1e-4)
     delayed = _stream(StreamingDecoder(model, lookahead=2, seed=noise_seed), frames[:, :12])
     # Until 3 frames have arrived the decoder answers for frame 0, then for frame t - 2.
     x0_ahead = model.denoise(condition, noise, torch.full((3,), 12), torch.full((3,), 2, dtype=torch.long))

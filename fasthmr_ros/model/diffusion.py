@@ -160,12 +160,19 @@ class _Block(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.ffn = nn.Sequential(nn.Linear(d_model, ffn), nn.GELU(), nn.Linear(ffn, d_model))
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
+        """h (B,L,d) -> (B,L,d); with `query` (B,) only that row per window is computed and returned (B,1,d)."""
         batch, length, width = h.shape
         q, k, v = self.qkv(self.norm1(h)).reshape(batch, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         index = torch.arange(length, device=h.device)
         bias = self.relative_bias[:, index[:, None] - index[None, :] + self.window - 1]  # (heads, L, L)
         attn_bias = bias[None].masked_fill(~mask, float("-inf"))
+        if query is not None:  # streaming needs one output frame per person: skip the other rows
+            rows = torch.arange(batch, device=h.device)
+            h = h[rows, query][:, None]
+            q = q[rows, :, query][:, :, None]
+            attn_bias = attn_bias[rows, :, query][:, :, None]
+            length = 1
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)
         h = h + self.proj(attended.transpose(1, 2).reshape(batch, length, width))
         return h + self.ffn(self.norm2(h))
@@ -206,8 +213,12 @@ class TemporalDenoiser(nn.Module):
         lengths: torch.Tensor,
         lookahead: torch.Tensor,
         tokens: torch.Tensor | None = None,
+        query: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x_t (B,L,pose_dim), t (B,), condition (B,L,144), lengths (B,), lookahead (B,) -> v (B,L,pose_dim)."""
+        """x_t (B,L,pose_dim), t (B,), condition (B,L,144), lengths (B,), lookahead (B,) -> v (B,L,pose_dim).
+
+        query (B,): compute only that frame of each window (the last block skips the rest) -> v (B,1,pose_dim).
+        """
         length = x_t.shape[1]
         if length > self.config.window:
             raise ValueError(f"decoder window holds {self.config.window} frames, got {length}")
@@ -225,8 +236,9 @@ class TemporalDenoiser(nn.Module):
         # <= i + k exactly (a look-ahead in every block would reach k frames further per block).
         ahead = attention_mask(length, lengths, lookahead)
         causal = attention_mask(length, lengths, torch.zeros_like(lookahead))
+        last = len(self.blocks) - 1
         for n, block in enumerate(self.blocks):
-            h = block(h, ahead if n == 0 else causal)
+            h = block(h, ahead if n == 0 else causal, query if n == last else None)
         return self.output(self.norm(h))
 
 
@@ -333,20 +345,29 @@ class DiffusionDecoder(nn.Module):
         lookahead: torch.Tensor,
         tokens: torch.Tensor | None = None,
         steps: int | None = None,
+        query: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """DDIM (eta = 0) from pure noise (B,L,pose_dim) with `steps` trailing timesteps -> x0 (B,L,pose_dim)."""
+        """DDIM (eta = 0) from pure noise (B,L,pose_dim) with `steps` trailing timesteps -> x0 (B,L,pose_dim).
+
+        query (B,): only that frame of each window is wanted -> (B,1,pose_dim). With one step this skips work;
+        with several, every frame is denoised (later steps need them) and the query rows are picked at the end.
+        """
         timesteps = self.schedule.inference_timesteps(steps or self.config.inference_steps)
+        rows = torch.arange(noise.shape[0], device=noise.device)
         x = noise
-        x0 = noise
         for i, step in enumerate(timesteps):
             t = torch.full((noise.shape[0],), step, dtype=torch.long, device=noise.device)
+            final = i + 1 == len(timesteps)
+            if final and query is not None:
+                v = self.denoiser(x, t, condition, lengths, lookahead, tokens, query)
+                return self.schedule.x0_from_v(x[rows, query][:, None], v, t)
             v = self.denoiser(x, t, condition, lengths, lookahead, tokens)
             x0 = self.schedule.x0_from_v(x, v, t)
-            if i + 1 < len(timesteps):
-                eps = self.schedule.eps_from_v(x, v, t)
-                nxt = torch.full_like(t, timesteps[i + 1])
-                x = self.schedule.add_noise(x0, eps, nxt)
-        return x0
+            if final:
+                return x0
+            eps = self.schedule.eps_from_v(x, v, t)
+            x = self.schedule.add_noise(x0, eps, torch.full_like(t, timesteps[i + 1]))
+        raise AssertionError("unreachable")
 
     @torch.no_grad()
     def refine_windows(
@@ -482,10 +503,10 @@ class StreamingDecoder:
                 token_batch[n, :size] = window.tokens
         effective = torch.clamp(lengths - 1, max=self.lookahead)
         out_index = lengths - 1 - effective
-        x0 = self.model.denoise(cond_batch, noise_batch, lengths, effective, token_batch, self.steps)
+        x0 = self.model.denoise(cond_batch, noise_batch, lengths, effective, token_batch, self.steps, out_index)
         rows = torch.arange(len(ids), device=device)
         reference = rot6d_to_rotmat(cond_batch[rows, out_index].unflatten(-1, (NUM_JOINTS, 6)))
-        return self.model.decode_target(x0[rows, out_index], reference).to(rotmats.dtype)
+        return self.model.decode_target(x0[:, 0], reference).to(rotmats.dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------

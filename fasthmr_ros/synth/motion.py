@@ -167,7 +167,7 @@ def _random_pose_motion(rng: np.random.Generator, num_frames: int, fps: float, m
     """(T,24,3) joint angles: neutral plus smooth random excursions inside the limits, per-joint activity."""
     center = JOINT_NEUTRAL + rng.normal(0, 0.25, JOINT_NEUTRAL.shape) * (JOINT_UPPER - JOINT_LOWER)
     activity = rng.uniform(0.2, 1.8, (NUM_JOINTS, 1)) * (rng.random((NUM_JOINTS, 1)) < 0.8)
-    signal = 1.6 * activity * smooth_noise(rng, num_frames, fps, (NUM_JOINTS, 3), max_hz)
+    signal = 1.2 * activity * smooth_noise(rng, num_frames, fps, (NUM_JOINTS, 3), max_hz)
     return _soft_limits(center, signal)
 
 
@@ -254,7 +254,7 @@ def synthesize_clip(kind: str, seconds: float, fps: float, rng: np.random.Genera
     elif kind == "reach":
         angles = _reach_angles(rng, num_frames, fps)
     else:
-        angles = _random_pose_motion(rng, num_frames, fps, max_hz=rng.uniform(0.4, 2.5))
+        angles = _random_pose_motion(rng, num_frames, fps, max_hz=rng.uniform(0.3, 1.6))
         heading = heading + np.radians(rng.uniform(20, 90)) * smooth_noise(rng, num_frames, fps, (), 0.5)
         tilt = tilt + np.radians(rng.uniform(0, 12)) * smooth_noise(rng, num_frames, fps, (2,), 0.6)
         trans[:, [0, 2]] += 0.3 * smooth_noise(rng, num_frames, fps, (2,), 0.2)
