@@ -25,14 +25,14 @@ FORMAT_VERSION = 1
 _ARRAYS = ("K", "global_orient", "body_pose", "betas", "translation", "joints_cam", "joints_2d", "box")
 
 
-def _encode(image_rgb: np.ndarray) -> bytes:
+def encode_jpeg(image_rgb: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()
 
 
-def _encode_mask(mask: np.ndarray) -> bytes:
+def encode_mask_png(mask: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("PNG encoding failed")
@@ -49,8 +49,8 @@ class _Writer:
         self.frame_index: list[int] = []
 
     def add(self, frame: SynthFrame, sequence_id: int = -1, frame_index: int = 0) -> None:
-        self.images.append(_encode(frame.image))
-        self.masks.append(_encode_mask(frame.mask))
+        self.images.append(encode_jpeg(frame.image))
+        self.masks.append(encode_mask_png(frame.mask))
         for name in _ARRAYS:
             self.arrays[name].append(np.asarray(getattr(frame, name)))
         self.kinds.append(frame.kind)
