@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from fasthmr_ros.model.hmr2 import HMR2
     from fasthmr_ros.synth.dataset import SynthSet
 
-VALIDATION_FRAMES = 256
+VALIDATION_FRAMES = 256  # held out from the end of the set (at most a tenth of it)
 WARMUP_STEPS = 60
 FINAL_LR_FRACTION = 0.05
 CHECKPOINT_EVERY_S = 300.0
@@ -103,6 +103,22 @@ def mean_parameters(dataset: SynthSet, indices: np.ndarray) -> dict[str, np.ndar
     }
 
 
+def sincos_position_embedding(rows: int, cols: int, dim: int) -> np.ndarray:
+    """(1 + rows*cols, dim) fixed 2D sine-cosine position codes (MAE style: half the channels for the row, half for
+    the column), with a zero cls slot. Used as the starting value of the trainable pos_embed: with the usual
+    0.02-std random start a small ViT trained from scratch sat at the mean pose for 800 steps (docs/notes_synth.md)."""
+    quarter = dim // 4
+    freqs = 1.0 / 10000 ** (np.arange(quarter) / quarter)
+    grid_r, grid_c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    parts = []
+    for coord in (grid_r.reshape(-1), grid_c.reshape(-1)):
+        angles = coord[:, None] * freqs[None]
+        parts += [np.sin(angles), np.cos(angles)]
+    codes = np.concatenate(parts, axis=1)
+    codes = np.pad(codes, ((0, 0), (0, dim - codes.shape[1])))
+    return np.concatenate([np.zeros((1, dim)), codes]).astype(np.float32)
+
+
 def learning_rate(base: float, step: int, progress: float) -> float:
     warm = min(1.0, (step + 1) / WARMUP_STEPS)
     cosine = FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
@@ -156,11 +172,11 @@ def train(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     data_path, run_dir, export_path = _default_paths(args)
     dataset = ensure_dataset(data_path, args.samples, args.seed)
-    if len(dataset) <= VALIDATION_FRAMES + args.batch_size:
-        raise ValueError(f"{data_path} has {len(dataset)} frames; training needs more than "
-                         f"{VALIDATION_FRAMES + args.batch_size}")  # fmt: skip
-    train_idx = np.arange(len(dataset) - VALIDATION_FRAMES)
-    val_idx = np.arange(len(dataset) - VALIDATION_FRAMES, len(dataset))
+    held_out = max(1, min(VALIDATION_FRAMES, len(dataset) // 10))
+    if len(dataset) - held_out < args.batch_size:
+        raise ValueError(f"{data_path} has {len(dataset)} frames; training needs at least {args.batch_size + held_out}")
+    train_idx = np.arange(len(dataset) - held_out)
+    val_idx = np.arange(len(dataset) - held_out, len(dataset))
     body = load_body_model(None)
     model = HMR2(args.config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -179,6 +195,9 @@ def train(args: argparse.Namespace) -> dict:
         with torch.no_grad():
             for name, value in mean_parameters(dataset, train_idx).items():
                 getattr(model.smpl_head, name).copy_(torch.from_numpy(value))
+            rows, cols = model.config.backbone.grid
+            codes = sincos_position_embedding(rows, cols, model.config.backbone.embed_dim)
+            model.backbone.pos_embed.copy_(torch.from_numpy(codes)[None])
 
     def save_checkpoint() -> None:
         payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
