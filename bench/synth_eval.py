@@ -3,8 +3,9 @@
     python bench/synth_eval.py                       # the embedded demo model, 9 sequences x 3 s at 30 fps
     python bench/synth_eval.py --checkpoint X.ckpt --config micro --json out.json
 
-Rows: the demo model per frame on true tight boxes and on detector-like jittered boxes, and the mean-parameter
-model (the same network with its readouts zeroed: what "learned nothing" scores). The evaluation sequences are
+Rows: the demo model per frame on true tight boxes and on detector-like jittered boxes, the mean-parameter model (the
+same network with its readouts zeroed: what "learned nothing" scores), and the whole Pipeline (MediaPipe masks,
+tracking, crops, model, body model) per frame. The evaluation sequences are
 rendered once into the cache (seed 1000; the training set uses seed 0 and another random stream).
 Speed: medians over the evaluation frames of one person per call (batch 1), crop / encoder+head / body model.
 """
@@ -43,6 +44,31 @@ def eval_set(sequences: int, seconds: float, fps: float) -> SynthSet:
         print(f"rendered {meta['frames']} evaluation frames in {meta['render_s']:.0f} s "
               f"({meta['ms_per_frame']:.1f} ms/frame)")  # fmt: skip
     return SynthSet.load(path)
+
+
+def pipeline_method(checkpoint: str | None, config: str):
+    """The package's Pipeline (MediaPipe masks -> tracking -> crops -> model -> body), per frame, no decoder and no
+    token merging; a fresh tracker for every sequence."""
+    from fasthmr_ros.pipeline import Pipeline, PipelineConfig
+    from fasthmr_ros.pipeline_types import Frame
+    from fasthmr_ros.tracking import Tracker
+
+    pipeline = Pipeline(
+        PipelineConfig(
+            checkpoint=checkpoint or "", model_config=config, decoder=False, token_merging=False, max_people=1
+        )
+    )
+
+    def method(frames):
+        pipeline.tracker = Tracker()
+        out = np.full((len(frames), 24, 3), np.nan)
+        for t, frame in enumerate(frames):
+            people = pipeline.process(Frame(frame.image, frame.K, True)).people
+            if people:
+                out[t] = people[0].joints
+        return out
+
+    return method
 
 
 def mean_parameter_model(model):
@@ -85,6 +111,7 @@ def main() -> int:
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip the row through the whole Pipeline")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dataset = eval_set(args.sequences, args.seconds, args.fps)
@@ -101,6 +128,10 @@ def main() -> int:
         "per-frame, jittered boxes": evaluate_sequences(dataset, jittered),
         "mean parameters (no image)": evaluate_sequences(dataset, PerFramePredictor(mean_parameter_model(model), body)),
     }
+    if not args.no_pipeline:
+        rows["pipeline: MediaPipe masks + tracking, per-frame"] = evaluate_sequences(
+            dataset, pipeline_method(args.checkpoint, args.config)
+        )
     timing = speed(model, body, dataset)
     print(f"{name}; {dataset.meta['frames']} frames in {len(dataset.sequences())} sequences "
           f"({args.seconds:g} s at {args.fps:g} fps); torch threads {args.threads}\n")  # fmt: skip
