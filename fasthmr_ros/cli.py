@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("fasthmr_ros.predict", "HMR2.0 on one image and one person box -> SMPL parameters and camera (.npz)"),
     "train": ("fasthmr_ros.train", "train the HMR model on rendered synthetic people (makes the embedded demo model)"),
     "train-decoder": ("fasthmr_ros.train_decoder", "train the streaming diffusion decoder (AMASS .npz or synthetic)"),
+    "calibrate": ("fasthmr_ros.calibrate", "ECLM layer-merge search on your footage or labels -> merge plan (+ plot)"),
 }
 
 

@@ -2,7 +2,8 @@
 
 Output keys (a contract others test against; keep them stable): global_orient (1,3,3), body_pose (23,3,3),
 betas (10,), pred_cam (3,) = crop camera (s, tx, ty), pred_cam_t_full (3,) = translation in the full image's
-camera frame (--focal, else HMR2.0's 5000/256*max(W,H)). The base (unmerged) model is used.
+camera frame (--focal, else HMR2.0's 5000/256*max(W,H)). The base model is used unless --merge-plan (ECLM) is
+given or the checkpoint is a merged one; there are no person masks here, so no token merging.
 """
 
 from __future__ import annotations
@@ -42,15 +43,23 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="HMR2.0 weights: the official 4D-Humans .ckpt or a state_dict saved by fasthmr (required)",
     )
     parser.add_argument("--config", default="vit_h", choices=sorted(CONFIGS), help="model config (default vit_h)")
+    parser.add_argument(
+        "--merge-plan",
+        default=None,
+        help="ECLM merge plan from `fasthmr calibrate` (.json/.yaml), applied to the weights at load",
+    )
 
 
 def build_model(args: argparse.Namespace) -> HMR2:
-    from fasthmr_ros.model.checkpoint import OFFICIAL_CHECKPOINT_HINT, load_hmr2
+    from fasthmr_ros.model.checkpoint import OFFICIAL_CHECKPOINT_HINT
+    from fasthmr_ros.model.eclm import apply_plan, load_model, load_plan
 
     if not args.checkpoint:
         raise ValueError(f"no --checkpoint given: {OFFICIAL_CHECKPOINT_HINT}")
     _check_device(args.device)
-    return load_hmr2(args.checkpoint, args.config, device=args.device)
+    plan = load_plan(args.merge_plan) if getattr(args, "merge_plan", None) else None  # a bad plan fails before loading
+    model = load_model(args.checkpoint, args.config, device=args.device)
+    return apply_plan(model, plan) if plan is not None else model
 
 
 def _check_device(device: str) -> None:

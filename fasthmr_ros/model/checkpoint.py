@@ -87,23 +87,16 @@ _restricted_pickle.load = lambda file, **kw: _RestrictedUnpickler(file, **kw).lo
 _restricted_pickle.__name__ = "fasthmr_restricted_pickle"
 
 
+def read_entry(path: str | Path, key: str) -> Any:
+    """A top-level entry of a checkpoint file other than the weights (e.g. "fasthmr_merge_plan"), or None."""
+    payload = _load_payload(Path(path))
+    return payload.get(key) if isinstance(payload, Mapping) else None
+
+
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """The backbone.* and smpl_head.* tensors of a Lightning .ckpt or a plain state_dict file (CPU, float)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"HMR2.0 checkpoint not found: {path}; {OFFICIAL_CHECKPOINT_HINT}")
-    try:
-        # mmap keeps the 2.7 GB official file out of RAM until load_state_dict copies it into the model.
-        is_zip = zipfile.is_zipfile(path)
-        payload = torch.load(
-            path, map_location="cpu", pickle_module=_restricted_pickle, weights_only=False, mmap=is_zip
-        )
-    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on damaged files
-        # The first sentence is enough (torch appends a paragraph of advice).
-        detail = str(error).split(". ")[0].splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(
-            f"cannot read checkpoint {path} (truncated or not a PyTorch file?): {detail}; {OFFICIAL_CHECKPOINT_HINT}"
-        ) from error
+    payload = _load_payload(path)
     state = payload.get("state_dict", payload) if isinstance(payload, Mapping) else None
     if not isinstance(state, Mapping):
         raise ValueError(f"checkpoint {path} holds no state_dict (found {type(payload).__name__})")
@@ -118,6 +111,21 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if bad:
         raise ValueError(f"checkpoint {path}: entries that are not tensors: {', '.join(bad[:_SHOWN])}")
     return tensors
+
+
+def _load_payload(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"HMR2.0 checkpoint not found: {path}; {OFFICIAL_CHECKPOINT_HINT}")
+    try:
+        # mmap keeps the 2.7 GB official file out of RAM until load_state_dict copies it into the model.
+        is_zip = zipfile.is_zipfile(path)
+        return torch.load(path, map_location="cpu", pickle_module=_restricted_pickle, weights_only=False, mmap=is_zip)
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on damaged files
+        # The first sentence is enough (torch appends a paragraph of advice).
+        detail = str(error).split(". ")[0].splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(
+            f"cannot read checkpoint {path} (truncated or not a PyTorch file?): {detail}; {OFFICIAL_CHECKPOINT_HINT}"
+        ) from error
 
 
 def infer_config_name(state: Mapping[str, torch.Tensor]) -> str | None:
