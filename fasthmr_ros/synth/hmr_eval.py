@@ -22,7 +22,7 @@ import torch
 
 from fasthmr_ros.camera import cam_crop_to_full
 from fasthmr_ros.model.body import BodyModel
-from fasthmr_ros.model.hmr2 import HMR2
+from fasthmr_ros.model.hmr2 import HMR2, HMROutput
 from fasthmr_ros.motion_metrics import per_frame_accel_error, per_frame_mpjpe, per_frame_pa_mpjpe
 from fasthmr_ros.preprocess import crop_people
 from fasthmr_ros.synth.dataset import SynthSet
@@ -120,23 +120,46 @@ def evaluate_sequences(dataset: SynthSet, method: SequenceMethod, limit: int | N
 
 class PerFramePredictor:
     """The pipeline's per-frame steps on a given box: crop_people -> model -> cam_crop_to_full (true focal and
-    principal point) -> body model joints + translation. A SequenceMethod (true tight boxes by default)."""
+    principal point) -> body model joints + translation. A SequenceMethod (true tight boxes by default).
 
-    def __init__(self, model: HMR2, body: BodyModel, batch_size: int = 16,
-                 box_source: Callable[[SequenceFrame], np.ndarray] | None = None) -> None:  # fmt: skip
-        self.model = model.eval()
+    `model` is an HMR2 or any encoder callable (images, token_masks | None) -> HMROutput such as the package's
+    HmrRuntime (merged blocks, Mask-ToMe); with use_masks the true person masks become token masks."""
+
+    def __init__(
+        self,
+        model: HMR2 | Callable[[torch.Tensor, torch.Tensor | None], HMROutput],
+        body: BodyModel,
+        batch_size: int = 16,
+        box_source: Callable[[SequenceFrame], np.ndarray] | None = None,
+        use_masks: bool = False,
+    ) -> None:
+        if isinstance(model, HMR2):
+            model.eval()
+            self.encoder = lambda images, token_masks: model(images)
+        else:
+            self.encoder = model
+        self.model = model
         self.body = body
         self.batch_size = batch_size
         self.box_source = box_source or (lambda frame: frame.box)
+        self.use_masks = use_masks
 
     @torch.inference_mode()
     def predict(self, frames: list[SequenceFrame]) -> np.ndarray:
         out = np.full((len(frames), 24, 3), np.nan)
         for first in range(0, len(frames), self.batch_size):
             chunk = frames[first : first + self.batch_size]
-            crops = [crop_people(f.image, np.asarray(self.box_source(f), np.float64)[None]) for f in chunk]
+            crops = [
+                crop_people(
+                    f.image,
+                    np.asarray(self.box_source(f), np.float64)[None],
+                    masks=[f.mask] if self.use_masks else None,
+                )
+                for f in chunk
+            ]
             images = torch.cat([c.images for c in crops])
-            result = self.model(images)
+            token_masks = torch.cat([c.token_masks for c in crops]) if self.use_masks else None
+            result = self.encoder(images, token_masks)
             for n, (frame, crop) in enumerate(zip(chunk, crops, strict=True)):
                 translation = cam_crop_to_full(
                     result.pred_cam[n : n + 1].double().numpy(), crop.centers, crop.sizes, crop.image_wh,
