@@ -62,7 +62,7 @@ def encoder_ms(runtimes: dict[str, HmrRuntime], crops: torch.Tensor, masks: torc
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--taus", type=float, nargs="+", default=[0.1, 1.0])
+    parser.add_argument("--taus", type=float, nargs="+", default=[0.1, 1.0, 5.0])
     parser.add_argument("--calibration-frames", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--json", default=None)

@@ -23,7 +23,7 @@ from fasthmr_ros.render import render_meshes
 from fasthmr_ros.synth.hmr_eval import PerFramePredictor, SequenceFrame
 from fasthmr_ros.synth.scene import SynthGenerator
 
-TILE = 200
+TILE = 150
 
 
 def fit(image: np.ndarray, size: int = TILE) -> np.ndarray:
@@ -35,6 +35,16 @@ def fit(image: np.ndarray, size: int = TILE) -> np.ndarray:
     y0, x0 = (size - small.shape[0]) // 2, (size - small.shape[1]) // 2
     tile[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
     return tile
+
+
+def around(image: np.ndarray, box: np.ndarray, margin: float = 1.5) -> np.ndarray:
+    """The square region around a box (grown by `margin`), clipped to the image: small people become visible."""
+    centre = (box[:2] + box[2:]) / 2
+    half = margin * max(box[2] - box[0], box[3] - box[1]) / 2
+    x0, y0 = np.maximum(np.floor(centre - half), 0).astype(int)
+    x1 = min(int(np.ceil(centre[0] + half)), image.shape[1])
+    y1 = min(int(np.ceil(centre[1] + half)), image.shape[0])
+    return image[y0:y1, x0:x1]
 
 
 def draw_skeleton(image: np.ndarray, joints_2d: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -78,11 +88,9 @@ def main() -> int:
             for frame, truth in zip(frames, chosen, strict=True):
                 pred_vertices = _predicted_vertices(predictor, frame)
                 true_vertices = _true_vertices(body, truth)
-                tiles += [
-                    fit(frame.image),
-                    fit(render_meshes(frame.image, [(true_vertices, body.faces, (0.3, 0.9, 0.3))], frame.K)),
-                    fit(render_meshes(frame.image, [(pred_vertices, body.faces, (0.95, 0.55, 0.2))], frame.K)),
-                ]
+                true_image = render_meshes(frame.image, [(true_vertices, body.faces, (0.3, 0.9, 0.3))], frame.K)
+                pred_image = render_meshes(frame.image, [(pred_vertices, body.faces, (0.95, 0.55, 0.2))], frame.K)
+                tiles += [fit(around(image, frame.box)) for image in (frame.image, true_image, pred_image)]
     cv2.imwrite(str(out_dir / "synth_overlays.png"), cv2.cvtColor(grid(tiles, 6), cv2.COLOR_RGB2BGR))
     print(f"wrote {out_dir / 'synth_samples.png'} and {out_dir / 'synth_overlays.png'}")
     return 0

@@ -96,6 +96,8 @@ def test_node_joints_match_ground_truth_through_two_processes(spawn, ros_node, t
             pred[i] = [(p.x, p.y, p.z) for p in msg.humans[0].joints]
     metrics = sequence_metrics(pred, _truth(sequence))
     found = metrics["found"]
+    figures = {key: round(metrics[f"{key}_sum"] / max(found, 1), 1) for key in ("mpjpe", "pa_mpjpe", "camera", "root")}
+    print(f"node vs ground truth ({found}/{len(sent)} frames with a person): {figures} mm")
     assert found >= MIN_FOUND * len(sent), metrics
     assert metrics["mpjpe_sum"] / found < MAX_MPJPE_MM, metrics
     assert metrics["pa_mpjpe_sum"] / found < MAX_PA_MPJPE_MM, metrics
