@@ -130,7 +130,7 @@ class SynthGenerator:
 
     @torch.no_grad()
     def _body(self, orient: np.ndarray, pose: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Batched body model: orient (B,3,3), pose (B,23,3,3), betas (B,10) -> vertices (B,V,3), joints (B,24,3)."""
+        """Body model: orient (B,3,3), pose (B,23,3,3), betas (B,10) -> vertices (B,V,3), joints (B,24,3)."""
         out = self.body(
             torch.as_tensor(orient, dtype=torch.float32)[:, None],
             torch.as_tensor(pose, dtype=torch.float32),
@@ -140,7 +140,7 @@ class SynthGenerator:
 
     # ---- single frames ---------------------------------------------------------------------------------------
     def frames(self, indices: list[int] | range) -> list[SynthFrame]:
-        """Training/validation frames `indices` of this generator's frame stream (one body-model batch)."""
+        """Training/validation frames `indices` of this generator's frame stream."""
         plans = []
         for index in indices:
             rng = self.rng(FRAME_STREAM, index)
