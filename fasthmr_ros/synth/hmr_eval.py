@@ -118,6 +118,14 @@ def evaluate_sequences(dataset: SynthSet, method: SequenceMethod, limit: int | N
     )
 
 
+@dataclass
+class FrameParameters:
+    rotmats: torch.Tensor  # (T, 24, 3, 3) global orientation then body pose
+    betas: torch.Tensor  # (T, 10)
+    translation: np.ndarray  # (T, 3) camera frame
+    tokens: torch.Tensor  # (T, head dim)
+
+
 class PerFramePredictor:
     """The pipeline's per-frame steps on a given box: crop_people -> model -> cam_crop_to_full (true focal and
     principal point) -> body model joints + translation. A SequenceMethod (true tight boxes by default).
@@ -145,8 +153,9 @@ class PerFramePredictor:
         self.use_masks = use_masks
 
     @torch.inference_mode()
-    def predict(self, frames: list[SequenceFrame]) -> np.ndarray:
-        out = np.full((len(frames), 24, 3), np.nan)
+    def parameters(self, frames: list[SequenceFrame]) -> FrameParameters:
+        """Per-frame model outputs with the camera-frame translation, for methods that post-process them."""
+        rotmats, betas, translations, tokens = [], [], [], []
         for first in range(0, len(frames), self.batch_size):
             chunk = frames[first : first + self.batch_size]
             crops = [
@@ -165,9 +174,49 @@ class PerFramePredictor:
                     result.pred_cam[n : n + 1].double().numpy(), crop.centers, crop.sizes, crop.image_wh,
                     focal=float(frame.K[0, 0]), principal_point=(float(frame.K[0, 2]), float(frame.K[1, 2])),
                 )  # fmt: skip
-                out[first + n] = translation[0]
-            joints = self.body(result.global_orient, result.body_pose, result.betas).joints.double().numpy()
-            out[first : first + len(chunk)] += joints
-        return out
+                translations.append(translation[0])
+            rotmats.append(result.rotmats.float())
+            betas.append(result.betas.float())
+            tokens.append(result.token.float())
+        return FrameParameters(torch.cat(rotmats), torch.cat(betas), np.stack(translations), torch.cat(tokens))
+
+    @torch.inference_mode()
+    def joints(self, rotmats: torch.Tensor, betas: torch.Tensor, translation: np.ndarray) -> np.ndarray:
+        """(T, 24, 3) camera-frame joints from rotations (T, 24, 3, 3), betas and translations (T, 3)."""
+        out = self.body(rotmats[:, :1], rotmats[:, 1:], betas).joints.double().numpy()
+        return out + translation[:, None]
+
+    def predict(self, frames: list[SequenceFrame]) -> np.ndarray:
+        params = self.parameters(frames)
+        return self.joints(params.rotmats, params.betas, params.translation)
 
     __call__ = predict
+
+
+class DecodedPredictor:
+    """Per-frame predictions refined online by a temporal pose decoder (anything with reset() and
+    update(track_ids, rotmats (N,24,3,3), tokens | None) -> (N,24,3,3), e.g. model.diffusion.StreamingDecoder), one
+    track per sequence. With look-ahead k the answer at frame t is for frame t - k; the last k frames of a sequence
+    get no answer (NaN), as online."""
+
+    def __init__(self, per_frame: PerFramePredictor, decoder, lookahead: int = 0, use_tokens: bool = False) -> None:
+        self.per_frame = per_frame
+        self.decoder = decoder
+        self.lookahead = lookahead
+        self.use_tokens = use_tokens
+
+    @torch.inference_mode()
+    def __call__(self, frames: list[SequenceFrame]) -> np.ndarray:
+        params = self.per_frame.parameters(frames)
+        self.decoder.reset()
+        refined = params.rotmats.clone()
+        answered = np.zeros(len(frames), dtype=bool)
+        for t in range(len(frames)):
+            tokens = params.tokens[t : t + 1] if self.use_tokens else None
+            out = self.decoder.update([0], params.rotmats[t : t + 1], tokens)
+            if t >= self.lookahead:
+                refined[t - self.lookahead] = out[0].to(refined.dtype)
+                answered[t - self.lookahead] = True
+        joints = self.per_frame.joints(refined, params.betas, params.translation)
+        joints[~answered] = np.nan
+        return joints
