@@ -4,8 +4,9 @@
     python bench/synth_eval.py --checkpoint X.ckpt --config micro --json out.json
 
 Rows: the demo model per frame on true tight boxes and on detector-like jittered boxes, the mean-parameter model (the
-same network with its readouts zeroed: what "learned nothing" scores), and the whole Pipeline (MediaPipe masks,
-tracking, crops, model, body model) per frame. The evaluation sequences are
+same network with its readouts zeroed: what "learned nothing" scores), per-frame + the embedded streaming diffusion
+decoder (look-ahead 0 and 4 frames), and the whole Pipeline (MediaPipe masks, tracking, crops, model, body model)
+per frame. The evaluation sequences are
 rendered once into the cache (seed 1000; the training set uses seed 0 and another random stream).
 Speed: medians over the evaluation frames of one person per call (batch 1), crop / encoder+head / body model.
 """
@@ -29,9 +30,10 @@ from fasthmr_ros.camera import cam_crop_to_full
 from fasthmr_ros.model.body import load_body_model
 from fasthmr_ros.model.checkpoint import load_hmr2
 from fasthmr_ros.model.demo_model import load_demo_model
+from fasthmr_ros.model.diffusion import StreamingDecoder, load_decoder
 from fasthmr_ros.preprocess import crop_people
 from fasthmr_ros.synth.dataset import SynthSet, cache_dir, generate_sequences
-from fasthmr_ros.synth.hmr_eval import PerFramePredictor, evaluate_sequences
+from fasthmr_ros.synth.hmr_eval import DecodedPredictor, PerFramePredictor, evaluate_sequences
 from fasthmr_ros.synth.training_data import jitter_box
 
 EVAL_SEED = 1000
@@ -69,6 +71,15 @@ def pipeline_method(checkpoint: str | None, config: str):
         return out
 
     return method
+
+
+def decoder_or_none():
+    """The embedded diffusion decoder, or None (with a note) where this checkout has no decoder weights."""
+    try:
+        return load_decoder(None)
+    except FileNotFoundError as error:
+        print(f"no decoder rows: {error}")
+        return None
 
 
 def mean_parameter_model(model):
@@ -128,6 +139,14 @@ def main() -> int:
         "per-frame, jittered boxes": evaluate_sequences(dataset, jittered),
         "mean parameters (no image)": evaluate_sequences(dataset, PerFramePredictor(mean_parameter_model(model), body)),
     }
+    decoder = decoder_or_none()
+    if decoder is not None:
+        for lookahead in (0, 4):
+            streaming = StreamingDecoder(model=decoder, lookahead=lookahead)
+            method = DecodedPredictor(PerFramePredictor(model, body), streaming, lookahead=lookahead)
+            rows[f"per-frame + streaming decoder (look-ahead {lookahead}), true boxes"] = evaluate_sequences(
+                dataset, method
+            )
     if not args.no_pipeline:
         rows["pipeline: MediaPipe masks + tracking, per-frame"] = evaluate_sequences(
             dataset, pipeline_method(args.checkpoint, args.config)
