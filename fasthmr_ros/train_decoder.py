@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--joint-weight", type=float, default=tdefaults.joint_weight)
     run.add_argument("--velocity-weight", type=float, default=tdefaults.velocity_weight)
+    run.add_argument("--accel-weight", type=float, default=tdefaults.accel_weight)
     run.add_argument("--seed", type=int, default=tdefaults.seed)
     run.add_argument("--checkpoint-every", type=int, default=tdefaults.checkpoint_every)
     run.add_argument("--threads", type=int, default=tdefaults.threads, help="torch CPU threads (1)")
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         terminal_fraction=args.terminal_fraction,
         joint_weight=args.joint_weight,
         velocity_weight=args.velocity_weight,
+        accel_weight=args.accel_weight,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         threads=args.threads,

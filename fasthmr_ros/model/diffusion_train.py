@@ -23,13 +23,14 @@ CHECKPOINT = "checkpoint.pt"
 class TrainConfig:
     steps: int = 6000
     batch: int = 32
-    lr: float = 1e-3
+    lr: float = 2e-3
     min_lr_fraction: float = 0.05
     warmup: int = 200
     weight_decay: float = 0.01
-    terminal_fraction: float = 0.5
+    terminal_fraction: float = 0.9
     joint_weight: float = 10.0  # x0 joint-position loss (metres), from forward kinematics of the decoded pose
     velocity_weight: float = 100.0  # x0 joint-velocity loss (metres/frame): the part of the error a window can fix
+    accel_weight: float = 100.0  # x0 joint-acceleration loss (metres/frame^2)
     seed: int = 0
     checkpoint_every: int = 500
     threads: int = 1
@@ -122,7 +123,7 @@ def train(
         true, estimate = sampler.sample(train_config.batch, generator)
         losses = model.training_losses(true, estimate, generator, train_config.terminal_fraction)
         loss = losses["v"] + losses["eps"]
-        if train_config.joint_weight > 0 or train_config.velocity_weight > 0:
+        if train_config.joint_weight > 0 or train_config.velocity_weight > 0 or train_config.accel_weight > 0:
             loss = loss + _joint_losses(model, losses, true, estimate, train_config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -165,7 +166,14 @@ def _joint_losses(
     total = config.joint_weight * (gap * weight).sum() / weight.sum()
     pair = weight[:, 1:] * weight[:, :-1]
     velocity_gap = ((joints_hat[:, 1:] - joints_hat[:, :-1]) - (joints[:, 1:] - joints[:, :-1])).norm(dim=-1).mean(-1)
-    return total + config.velocity_weight * (velocity_gap * pair).sum() / pair.sum().clamp_min(1.0)
+    total = total + config.velocity_weight * (velocity_gap * pair).sum() / pair.sum().clamp_min(1.0)
+    if config.accel_weight > 0:
+        triple = pair[:, 1:] * pair[:, :-1]
+        accel_hat = joints_hat[:, 2:] - 2 * joints_hat[:, 1:-1] + joints_hat[:, :-2]
+        accel = joints[:, 2:] - 2 * joints[:, 1:-1] + joints[:, :-2]
+        accel_gap = (accel_hat - accel).norm(dim=-1).mean(-1)
+        total = total + config.accel_weight * (accel_gap * triple).sum() / triple.sum().clamp_min(1.0)
+    return total
 
 
 def _optimizer(model: DiffusionDecoder, config: TrainConfig) -> torch.optim.Optimizer:
