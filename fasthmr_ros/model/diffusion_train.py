@@ -124,7 +124,7 @@ def train(
         losses = model.training_losses(true, estimate, generator, train_config.terminal_fraction)
         loss = losses["v"] + losses["eps"]
         if train_config.joint_weight > 0 or train_config.velocity_weight > 0 or train_config.accel_weight > 0:
-            loss = loss + _joint_losses(model, losses, true, estimate, train_config)
+            loss = loss + _joint_losses(model, losses, train_config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -146,13 +146,7 @@ def train(
     return model.eval()
 
 
-def _joint_losses(
-    model: DiffusionDecoder,
-    losses: dict[str, torch.Tensor],
-    true: torch.Tensor,
-    estimate: torch.Tensor,
-    config: TrainConfig,
-) -> torch.Tensor:
+def _joint_losses(model: DiffusionDecoder, losses: dict[str, torch.Tensor], config: TrainConfig) -> torch.Tensor:
     """Position and velocity errors of forward-kinematics joints of the decoded x0 estimate.
 
     With causal attention, output i of a training window is what streaming outputs for frame i, so differences
@@ -160,8 +154,8 @@ def _joint_losses(
     penalises jitter and lag directly, and it is blind to the per-sequence bias that no window can remove.
     """
     weight = losses["weight"]
-    joints_hat = forward_kinematics(model.decode_target(losses["x0_hat"], estimate))
-    joints = forward_kinematics(true)
+    joints_hat = forward_kinematics(model.decode_target(losses["x0_hat"], losses["target_estimate"]))
+    joints = forward_kinematics(losses["target_true"])
     gap = (joints_hat - joints).norm(dim=-1).mean(-1)
     total = config.joint_weight * (gap * weight).sum() / weight.sum()
     pair = weight[:, 1:] * weight[:, :-1]
