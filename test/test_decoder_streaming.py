@@ -14,6 +14,7 @@ def _random_decoder(**overrides) -> DiffusionDecoder:
     config = DecoderConfig(window=12, d_model=32, layers=2, heads=2, ffn=64, max_lookahead=3, **overrides)
     model = DiffusionDecoder(config)
     torch.nn.init.normal_(model.denoiser.output.weight, std=0.05)  # the trained-from-zero head would hide inputs
+    torch.nn.init.normal_(model.filter, std=0.02)  # and so would the zero-initialised linear filter
     return model.eval()
 
 

@@ -126,7 +126,8 @@ class DecoderConfig:
     heads: int = 4
     ffn: int = 256
     max_lookahead: int = 8
-    representation: str = "rot6d_residual"
+    representation: str = "rot6d_delta"
+    filter_taps: int = 16  # > 0 (rot6d_delta only): learned linear temporal filter as a skip path, this many taps
     token_dim: int = 0  # > 0: per-frame HMR head tokens are a second conditioning input (paired-data variant)
     num_train_steps: int = 1000
     beta_start: float = 0.00085
@@ -136,6 +137,8 @@ class DecoderConfig:
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:
             raise ValueError(f"unknown decoder representation {self.representation!r}; choose one of {REPRESENTATIONS}")
+        if self.filter_taps and self.representation != "rot6d_delta":
+            raise ValueError("filter_taps needs representation 'rot6d_delta' (the filter works on 6D features)")
         if self.d_model % self.heads:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of heads ({self.heads})")
 
@@ -265,6 +268,9 @@ class DiffusionDecoder(nn.Module):
         self.denoiser = TemporalDenoiser(self.config)
         # Std of the diffused variable on the training data (set by the trainer), so noise and data are comparable.
         self.register_buffer("target_scale", torch.ones(()))
+        # Per look-ahead and per 6D feature, taps m = 0..M-1 weighting (HMR pose at frame i + k - m) - (at frame i).
+        # Zero = identity; the transformer adds the non-linear part (flips, fast motion, the pose prior).
+        self.filter = nn.Parameter(torch.zeros(self.config.max_lookahead + 1, self.config.filter_taps, NUM_JOINTS * 6))
         self.metadata: dict = dict(metadata or {})
 
     # -- representation -------------------------------------------------------------------------------------------
@@ -301,6 +307,42 @@ class DiffusionDecoder(nn.Module):
         """(...,24,3,3) HMR rotations -> (...,144) 6D features (HMR2.0's pose_6d layout)."""
         return rotmat_to_rot6d(estimate).flatten(-2)
 
+    def filter_term(
+        self, condition: torch.Tensor, lengths: torch.Tensor, lookahead: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """The linear filter's correction in x0 units at `positions` (B,P) of each window -> (B,P,pose_dim).
+
+        Frames before the window's first frame (or after its last real one) repeat that end frame."""
+        taps = self.config.filter_taps
+        rows = torch.arange(condition.shape[0], device=condition.device)[:, None, None]
+        offsets = torch.arange(taps, device=condition.device)
+        source = positions[..., None] + lookahead[:, None, None] - offsets
+        source = torch.minimum(source.clamp_min(0), (lengths - 1)[:, None, None])
+        centre = condition[rows[..., 0], positions]
+        weights = self.filter[lookahead][:, None]  # (B,1,M,C)
+        return ((condition[rows, source] - centre[:, :, None]) * weights).sum(2) / self.target_scale
+
+    def predict_v(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        condition: torch.Tensor,
+        lengths: torch.Tensor,
+        lookahead: torch.Tensor,
+        tokens: torch.Tensor | None = None,
+        query: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The denoiser's v, plus the linear filter as a skip path: it adds s_t^2 * filter to x0 = a_t x_t - s_t v,
+        i.e. the whole filter at the pure-noise step and nothing where x_t already pins x0 down."""
+        v = self.denoiser(x_t, t, condition, lengths, lookahead, tokens, query)
+        if not self.config.filter_taps:
+            return v
+        positions = torch.arange(x_t.shape[1], device=x_t.device)[None].expand(len(x_t), -1)
+        if query is not None:
+            positions = query[:, None]
+        _, s = self.schedule._coefficients(t, v)
+        return v - s * self.filter_term(condition, lengths, lookahead, positions)
+
     # -- training ---------------------------------------------------------------------------------------------------
 
     def training_losses(
@@ -334,7 +376,7 @@ class DiffusionDecoder(nn.Module):
         x_t = self.schedule.add_noise(x0, eps, t)
         v = self.schedule.velocity(x0, eps, t)
         lengths = torch.full((batch,), length, device=device)
-        v_hat = self.denoiser(x_t, t, self.condition(estimate), lengths, k, tokens)
+        v_hat = self.predict_v(x_t, t, self.condition(estimate), lengths, k, tokens)
         eps_hat = self.schedule.eps_from_v(x_t, v_hat, t)
         weight = (index[None] < length - k[:, None]).float()[..., None]
         norm = weight.sum() * x0.shape[-1]
@@ -376,9 +418,9 @@ class DiffusionDecoder(nn.Module):
             t = torch.full((noise.shape[0],), step, dtype=torch.long, device=noise.device)
             final = i + 1 == len(timesteps)
             if final and query is not None:
-                v = self.denoiser(x, t, condition, lengths, lookahead, tokens, query)
+                v = self.predict_v(x, t, condition, lengths, lookahead, tokens, query)
                 return self.schedule.x0_from_v(x[rows, query][:, None], v, t)
-            v = self.denoiser(x, t, condition, lengths, lookahead, tokens)
+            v = self.predict_v(x, t, condition, lengths, lookahead, tokens)
             x0 = self.schedule.x0_from_v(x, v, t)
             if final:
                 return x0

@@ -31,6 +31,7 @@ class TrainConfig:
     joint_weight: float = 10.0  # x0 joint-position loss (metres), from forward kinematics of the decoded pose
     velocity_weight: float = 100.0  # x0 joint-velocity loss (metres/frame): the part of the error a window can fix
     accel_weight: float = 100.0  # x0 joint-acceleration loss (metres/frame^2)
+    filter_start: float = 0.0  # fraction of the run before the linear filter skip path starts to learn
     seed: int = 0
     checkpoint_every: int = 500
     threads: int = 1
@@ -127,6 +128,8 @@ def train(
             loss = loss + _joint_losses(model, losses, train_config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if step < train_config.filter_start * train_config.steps:
+            model.filter.grad = None  # held at zero (identity) while the transformer learns the pose prior
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         done = step + 1
