@@ -3,9 +3,9 @@ with simulated HMR errors (fasthmr_ros.synth.hmr_errors).
 
     python -m bench.decoder_eval [--decoder PATH] [--clips 32] [--seconds 10] [--json out.json]
 
-The One-Euro filter is tuned on a separate validation set (different clips and error draws) and reported twice:
-at its best MPJPE, and at the smallest MPJPE among settings that smooth at least as much as the decoder (Accel no
-higher than the decoder's), which is the fair comparison for a smoother.
+The One-Euro filter is tuned on a separate validation set (different clips and error draws) and reported at three
+settings: its best MPJPE; its lowest Accel among settings whose MPJPE is no worse than the input's (its best shot at
+the decoder's acceptance criterion); and the lowest Accel of its whole grid.
 """
 
 from __future__ import annotations
@@ -63,20 +63,23 @@ def main(argv: list[str] | None = None) -> int:
                 "ms_per_frame_all_people": 1000 * seconds / test.true.shape[1],
             }
     best, grid = tune_one_euro(tune)
-    rows[f"One-Euro best MPJPE (min_cutoff {best['min_cutoff']:g}, beta {best['beta']:g})"] = motion_metrics(
-        one_euro_batch(test.estimate, test.fps, best["min_cutoff"], best["beta"]), test.true, trim
-    )
-    target_accel = min(row["accel"] for row in decoder_rows.values())
-    smooth = [row for row in grid if row["accel"] <= target_accel]
-    if smooth:
-        matched = min(smooth, key=lambda row: row["mpjpe"])
-        rows[f"One-Euro as smooth as decoder (min_cutoff {matched['min_cutoff']:g}, beta {matched['beta']:g})"] = (
-            motion_metrics(
-                one_euro_batch(test.estimate, test.fps, matched["min_cutoff"], matched["beta"]), test.true, trim
-            )
-        )
-    else:
-        rows["One-Euro as smooth as decoder"] = {"note": f"no grid setting reaches Accel <= {target_accel:.2f}"}
+    euro_rows = {}
+    euro_rows[f"One-Euro, best MPJPE (min_cutoff {best['min_cutoff']:g}, beta {best['beta']:g})"] = best
+    tune_input = motion_metrics(tune.estimate, tune.true)
+    admissible = [row for row in grid if row["mpjpe"] <= tune_input["mpjpe"]]
+    smoothest = min(admissible or grid, key=lambda row: row["accel"])
+    euro_rows[
+        f"One-Euro, lowest Accel at MPJPE <= input (min_cutoff {smoothest['min_cutoff']:g}, beta {smoothest['beta']:g})"
+    ] = smoothest
+    smoothest_any = min(grid, key=lambda row: row["accel"])
+    euro_rows[
+        f"One-Euro, lowest Accel in grid (min_cutoff {smoothest_any['min_cutoff']:g}, beta {smoothest_any['beta']:g})"
+    ] = smoothest_any
+    euro_settings = {}
+    for name, setting in euro_rows.items():
+        euro_settings[name] = (setting["min_cutoff"], setting["beta"])
+        smoothed = one_euro_batch(test.estimate, test.fps, setting["min_cutoff"], setting["beta"])
+        rows[name] = motion_metrics(smoothed, test.true, trim)
     rows.update(decoder_rows)
 
     print(f"decoder: {model.description}")
@@ -100,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         if not index:
             continue
         entry = {"input": motion_metrics(test.estimate[index], test.true[index], trim)}
+        min_cutoff, beta = list(euro_settings.values())[1]
+        smoothed = one_euro_batch(test.estimate[index], test.fps, min_cutoff, beta)
+        entry["One-Euro (MPJPE <= input)"] = motion_metrics(smoothed, test.true[index], trim)
         for name, row in decoder_rows.items():
             if row["steps"] == args.steps[0]:
                 decoder = StreamingDecoder(model, lookahead=int(row["lookahead"]), steps=args.steps[0], seed=TEST_SEED)

@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--ffn", type=int, default=defaults.ffn)
     model.add_argument("--max-lookahead", type=int, default=defaults.max_lookahead)
     model.add_argument("--representation", choices=REPRESENTATIONS, default=defaults.representation)
+    model.add_argument(
+        "--filter-taps",
+        type=int,
+        default=defaults.filter_taps,
+        help=f"learned linear temporal filter skip path, taps (rot6d_delta only; 0: off; {defaults.filter_taps})",
+    )
     model.add_argument("--token-dim", type=int, default=0, help="condition on HMR head tokens of this size (0: no)")
     run = parser.add_argument_group("training")
     tdefaults = TrainConfig()
@@ -49,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--joint-weight", type=float, default=tdefaults.joint_weight)
     run.add_argument("--velocity-weight", type=float, default=tdefaults.velocity_weight)
+    run.add_argument("--accel-weight", type=float, default=tdefaults.accel_weight)
+    run.add_argument(
+        "--filter-start",
+        type=float,
+        default=tdefaults.filter_start,
+        help="fraction of the run before the linear filter path starts learning",
+    )
     run.add_argument("--seed", type=int, default=tdefaults.seed)
     run.add_argument("--checkpoint-every", type=int, default=tdefaults.checkpoint_every)
     run.add_argument("--threads", type=int, default=tdefaults.threads, help="torch CPU threads (1)")
@@ -83,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         ffn=args.ffn,
         max_lookahead=args.max_lookahead,
         representation=args.representation,
+        filter_taps=args.filter_taps,
         token_dim=args.token_dim,
     )
     train_config = TrainConfig(
@@ -92,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         terminal_fraction=args.terminal_fraction,
         joint_weight=args.joint_weight,
         velocity_weight=args.velocity_weight,
+        accel_weight=args.accel_weight,
+        filter_start=args.filter_start,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         threads=args.threads,

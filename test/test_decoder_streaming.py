@@ -14,6 +14,7 @@ def _random_decoder(**overrides) -> DiffusionDecoder:
     config = DecoderConfig(window=12, d_model=32, layers=2, heads=2, ffn=64, max_lookahead=3, **overrides)
     model = DiffusionDecoder(config)
     torch.nn.init.normal_(model.denoiser.output.weight, std=0.05)  # the trained-from-zero head would hide inputs
+    torch.nn.init.normal_(model.filter, std=0.02)  # and so would the zero-initialised linear filter
     return model.eval()
 
 
@@ -30,11 +31,13 @@ def _stream(decoder: StreamingDecoder, frames: torch.Tensor, ids=(0, 1, 2)) -> t
 
 def test_same_seed_same_output_different_seed_differs(frames):
     model = _random_decoder()
-    first = _stream(StreamingDecoder(model, seed=3), frames)
-    again = _stream(StreamingDecoder(model, seed=3), frames)
-    other = _stream(StreamingDecoder(model, seed=4), frames)
+    first = _stream(StreamingDecoder(model, sample_noise=True, seed=3), frames)
+    again = _stream(StreamingDecoder(model, sample_noise=True, seed=3), frames)
+    other = _stream(StreamingDecoder(model, sample_noise=True, seed=4), frames)
     assert torch.equal(first, again)
     assert not torch.allclose(first, other)
+    mean_start = _stream(StreamingDecoder(model, seed=3), frames)  # x_T = 0: no seed dependence at all
+    assert torch.equal(mean_start, _stream(StreamingDecoder(model, seed=4), frames))
     assert torch.allclose(first @ first.transpose(-1, -2), torch.eye(3).expand_as(first), atol=1e-5)
 
 
@@ -50,6 +53,7 @@ def test_future_frames_cannot_change_current_output_without_lookahead(frames):
     # With look-ahead 2, frame 5 sees frames 6 and 7 (so it changes) but frame 4 does not see frame 7.
     ahead = model.refine_windows(estimate, lookahead=2, generator=torch.Generator().manual_seed(0))
     ahead_changed = model.refine_windows(changed, lookahead=2, generator=torch.Generator().manual_seed(0))
+    assert ahead.shape[1] == 10
     assert torch.equal(ahead[:, :5], ahead_changed[:, :5])
     assert not torch.allclose(ahead[:, 5], ahead_changed[:, 5])
 
@@ -57,7 +61,7 @@ def test_future_frames_cannot_change_current_output_without_lookahead(frames):
 def test_streaming_matches_offline_window_and_lookahead_delays(frames):
     model = _random_decoder()
     noise_seed = 11
-    streamed = _stream(StreamingDecoder(model, seed=noise_seed), frames[:, :12])
+    streamed = _stream(StreamingDecoder(model, sample_noise=True, seed=noise_seed), frames[:, :12])
     # The streaming noise for frame t is drawn at frame t: rebuild the same noise for an offline pass.
     generator = torch.Generator().manual_seed(noise_seed)
     noise = torch.stack([torch.randn(3, model.config.pose_dim, generator=generator) for _ in range(12)], dim=1)
@@ -65,16 +69,19 @@ def test_streaming_matches_offline_window_and_lookahead_delays(frames):
     x0 = model.denoise(condition, noise, torch.full((3,), 12), torch.zeros(3, dtype=torch.long))
     offline = model.decode_target(x0, frames[:, :12])
     assert torch.allclose(streamed, offline, atol=1e-5)  # causal: frame t of a full window = streaming at time t
-    two_step = _stream(StreamingDecoder(model, steps=2, seed=noise_seed), frames[:, :12])
+    two_step = _stream(StreamingDecoder(model, steps=2, sample_noise=True, seed=noise_seed), frames[:, :12])
     x0_two = model.denoise(condition, noise, torch.full((3,), 12), torch.zeros(3, dtype=torch.long), steps=2)
     assert torch.allclose(two_step, model.decode_target(x0_two, frames[:, :12]), atol=1e-5)
     assert not torch.allclose(two_step, streamed, atol=1e-4)
-    delayed = _stream(StreamingDecoder(model, lookahead=2, seed=noise_seed), frames[:, :12])
-    # Until 3 frames have arrived the decoder answers for frame 0, then for frame t - 2.
+    delayed = _stream(StreamingDecoder(model, lookahead=2, sample_noise=True, seed=noise_seed), frames[:, :12])
+    # From the third frame on, the answer at time t is frame t - 2, seen with frames up to t.
     x0_ahead = model.denoise(condition, noise, torch.full((3,), 12), torch.full((3,), 2, dtype=torch.long))
-    offline_ahead = model.decode_target(x0_ahead, frames[:, :12])
-    assert torch.allclose(delayed[:, 5], offline_ahead[:, 3], atol=1e-5)
-    assert not torch.allclose(delayed[:, 5], streamed[:, 5], atol=1e-3)
+    offline_ahead = model.decode_target(x0_ahead[:, :10], frames[:, :10])
+    assert torch.allclose(delayed[:, 2:], offline_ahead, atol=1e-5)
+    assert not torch.allclose(delayed[:, 5], streamed[:, 3], atol=1e-3)  # same frame, seen with 2 more frames
+    # Before that it answers for frame 0 with what look-ahead it has (k = 1 at the second frame).
+    x0_first = model.denoise(condition[:, :2], noise[:, :2], torch.full((3,), 2), torch.ones(3, dtype=torch.long))
+    assert torch.allclose(delayed[:, 1], model.decode_target(x0_first[:, 0], frames[:, 0]), atol=1e-5)
 
 
 def _noise_free_decoder() -> DiffusionDecoder:

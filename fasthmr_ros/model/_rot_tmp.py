@@ -27,7 +27,7 @@ def rotmat_to_rot6d(rotmat: torch.Tensor) -> torch.Tensor:
 def axis_angle_to_rotmat(axis_angle: torch.Tensor) -> torch.Tensor:
     """(..., 3) -> (..., 3, 3), Rodrigues' formula with series expansions near angle 0."""
     angle_sq = (axis_angle * axis_angle).sum(-1, keepdim=True)
-    angle = angle_sq.sqrt()
+    angle = angle_sq.clamp_min(1e-16).sqrt()  # clamped: the gradient of sqrt at 0 would be inf, then NaN via where
     small = angle < 1e-4
     safe = torch.where(small, torch.ones_like(angle), angle)
     sin_term = torch.where(small, 1.0 - angle_sq / 6.0, torch.sin(safe) / safe)

@@ -5,11 +5,12 @@ this decoder is causal and streaming:
 
 - Each tracked person has a sliding window of its last `window` per-frame HMR estimates (and, optionally, head
   tokens). Frame tokens carry absolute positions counted from the window's oldest frame and attend causally (frame
-  i sees frames j <= i + k). So a window that is still filling is exactly a training prefix: one training window
+  i sees frames j <= i). So a window that is still filling is exactly a training prefix: one training window
   teaches every history length from 1 frame up, and the first frames of a track already give sensible output.
 - Optional look-ahead k (0..`max_lookahead`, chosen at run time through an embedding): the output is frame t - k,
-  i.e. k frames of delay for the benefit of seeing k frames of the future. Only the first block looks ahead, so
-  the reach is exactly k frames whatever the depth.
+  i.e. k frames of delay for the benefit of seeing k frames of the future. The k frames of reach are split over
+  the blocks (block n of L may look floor((k + n) / L) frames ahead), so every block takes part in reading the
+  future and the total reach is exactly k frames whatever the depth.
 - DDPM family: 1000 steps, scaled-linear betas 0.00085..0.012 rescaled to zero terminal SNR, v-prediction trained
   with a v + eps loss; inference runs ONE denoising step (DDIM, trailing timesteps) by default, more on request.
 - The diffused variable is, per frame, the correction from the HMR estimate to the true pose (relative rotation
@@ -38,7 +39,7 @@ from fasthmr_ros.model._rot_tmp import (
 from fasthmr_ros.model.skeleton import NUM_JOINTS
 from fasthmr_ros.paths import data_dir
 
-REPRESENTATIONS = ("rot6d_residual", "rot6d", "axis_angle_residual")
+REPRESENTATIONS = ("rot6d_delta", "rot6d_residual", "rot6d", "axis_angle_residual")
 EMBEDDED_DECODER = "decoder/decoder_synthetic.pt"
 
 
@@ -125,7 +126,8 @@ class DecoderConfig:
     heads: int = 4
     ffn: int = 256
     max_lookahead: int = 8
-    representation: str = "rot6d_residual"
+    representation: str = "rot6d_delta"
+    filter_taps: int = 16  # > 0 (rot6d_delta only): learned linear temporal filter as a skip path, this many taps
     token_dim: int = 0  # > 0: per-frame HMR head tokens are a second conditioning input (paired-data variant)
     num_train_steps: int = 1000
     beta_start: float = 0.00085
@@ -135,6 +137,8 @@ class DecoderConfig:
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:
             raise ValueError(f"unknown decoder representation {self.representation!r}; choose one of {REPRESENTATIONS}")
+        if self.filter_taps and self.representation != "rot6d_delta":
+            raise ValueError("filter_taps needs representation 'rot6d_delta' (the filter works on 6D features)")
         if self.d_model % self.heads:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of heads ({self.heads})")
 
@@ -217,6 +221,8 @@ class TemporalDenoiser(nn.Module):
     ) -> torch.Tensor:
         """x_t (B,L,pose_dim), t (B,), condition (B,L,144), lengths (B,), lookahead (B,) -> v (B,L,pose_dim).
 
+        Output i sees frames <= i + lookahead.
+
         query (B,): compute only that frame of each window (the last block skips the rest) -> v (B,1,pose_dim).
         """
         length = x_t.shape[1]
@@ -232,20 +238,17 @@ class TemporalDenoiser(nn.Module):
                 )
             h = h + self.token_input(tokens)
         h = h + (self.time(timestep_embedding(t, self.config.d_model)) + self.lookahead(lookahead))[:, None]
-        # Only the first block may look ahead; the rest are strictly causal, so output i depends on frames
-        # <= i + k exactly (a look-ahead in every block would reach k frames further per block).
-        ahead = attention_mask(length, lengths, lookahead)
-        causal = attention_mask(length, lengths, torch.zeros_like(lookahead))
         last = len(self.blocks) - 1
         for n, block in enumerate(self.blocks):
-            h = block(h, ahead if n == 0 else causal, query if n == last else None)
+            reach = torch.div(lookahead + n, len(self.blocks), rounding_mode="floor")  # sums to k over the blocks
+            h = block(h, attention_mask(length, lengths, reach), query if n == last else None)
         return self.output(self.norm(h))
 
 
-def attention_mask(length: int, lengths: torch.Tensor, lookahead: torch.Tensor) -> torch.Tensor:
-    """(B,1,L,L) bool: query i may attend key j iff j <= i + lookahead and j is a real (not padded) frame."""
+def attention_mask(length: int, lengths: torch.Tensor, reach: torch.Tensor) -> torch.Tensor:
+    """(B,1,L,L) bool: query i may attend key j iff j <= i + reach and j is a real (not padded) frame."""
     index = torch.arange(length, device=lengths.device)
-    causal = index[None, None, :] <= index[None, :, None] + lookahead[:, None, None]
+    causal = index[None, None, :] <= index[None, :, None] + reach[:, None, None]
     real = index[None, None, :] < lengths[:, None, None]
     return (causal & real)[:, None]
 
@@ -265,6 +268,9 @@ class DiffusionDecoder(nn.Module):
         self.denoiser = TemporalDenoiser(self.config)
         # Std of the diffused variable on the training data (set by the trainer), so noise and data are comparable.
         self.register_buffer("target_scale", torch.ones(()))
+        # Per look-ahead and per 6D feature, taps m = 0..M-1 weighting (HMR pose at frame i + k - m) - (at frame i).
+        # Zero = identity; the transformer adds the non-linear part (flips, fast motion, the pose prior).
+        self.filter = nn.Parameter(torch.zeros(self.config.max_lookahead + 1, self.config.filter_taps, NUM_JOINTS * 6))
         self.metadata: dict = dict(metadata or {})
 
     # -- representation -------------------------------------------------------------------------------------------
@@ -274,6 +280,8 @@ class DiffusionDecoder(nn.Module):
         rep = self.config.representation
         if rep == "rot6d":
             x0 = rotmat_to_rot6d(true).flatten(-2)
+        elif rep == "rot6d_delta":
+            x0 = (rotmat_to_rot6d(true) - rotmat_to_rot6d(estimate)).flatten(-2)
         else:
             relative = estimate.transpose(-1, -2) @ true
             if rep == "rot6d_residual":
@@ -288,6 +296,8 @@ class DiffusionDecoder(nn.Module):
         rep = self.config.representation
         if rep == "rot6d":
             return rot6d_to_rotmat(x0)
+        if rep == "rot6d_delta":
+            return rot6d_to_rotmat(rotmat_to_rot6d(estimate) + x0)
         if rep == "rot6d_residual":
             return estimate @ rot6d_to_rotmat(x0 + _identity_6d(x0))
         return estimate @ axis_angle_to_rotmat(x0)
@@ -296,6 +306,42 @@ class DiffusionDecoder(nn.Module):
     def condition(estimate: torch.Tensor) -> torch.Tensor:
         """(...,24,3,3) HMR rotations -> (...,144) 6D features (HMR2.0's pose_6d layout)."""
         return rotmat_to_rot6d(estimate).flatten(-2)
+
+    def filter_term(
+        self, condition: torch.Tensor, lengths: torch.Tensor, lookahead: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """The linear filter's correction in x0 units at `positions` (B,P) of each window -> (B,P,pose_dim).
+
+        Frames before the window's first frame (or after its last real one) repeat that end frame."""
+        taps = self.config.filter_taps
+        rows = torch.arange(condition.shape[0], device=condition.device)[:, None, None]
+        offsets = torch.arange(taps, device=condition.device)
+        source = positions[..., None] + lookahead[:, None, None] - offsets
+        source = torch.minimum(source.clamp_min(0), (lengths - 1)[:, None, None])
+        centre = condition[rows[..., 0], positions]
+        weights = self.filter[lookahead][:, None]  # (B,1,M,C)
+        return ((condition[rows, source] - centre[:, :, None]) * weights).sum(2) / self.target_scale
+
+    def predict_v(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        condition: torch.Tensor,
+        lengths: torch.Tensor,
+        lookahead: torch.Tensor,
+        tokens: torch.Tensor | None = None,
+        query: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The denoiser's v, plus the linear filter as a skip path: it adds s_t^2 * filter to x0 = a_t x_t - s_t v,
+        i.e. the whole filter at the pure-noise step and nothing where x_t already pins x0 down."""
+        v = self.denoiser(x_t, t, condition, lengths, lookahead, tokens, query)
+        if not self.config.filter_taps:
+            return v
+        positions = torch.arange(x_t.shape[1], device=x_t.device)[None].expand(len(x_t), -1)
+        if query is not None:
+            positions = query[:, None]
+        _, s = self.schedule._coefficients(t, v)
+        return v - s * self.filter_term(condition, lengths, lookahead, positions)
 
     # -- training ---------------------------------------------------------------------------------------------------
 
@@ -307,32 +353,45 @@ class DiffusionDecoder(nn.Module):
         terminal_fraction: float = 0.5,
         tokens: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """v + eps loss on (B,W,24,3,3) windows; the look-ahead k is drawn per window, the loss skips the last k
-        frames (they have fewer than k future frames, which never happens at run time). Also returns x0_hat.
+        """v + eps loss on (B,W,24,3,3) windows. The look-ahead k is drawn per window (half of them k = 0, the live
+        default); the last k frames, which would see fewer than k future frames (never the case at run time), are
+        left out of the loss. Also returns x0_hat, the frames it describes and the loss weights.
 
         terminal_fraction: share of windows trained at the last (pure-noise) step, the only step that one-step
         inference uses; the rest draw t uniformly as in DDPM.
         """
         batch, length = true.shape[:2]
         device = true.device
+        # Half the windows train look-ahead 0 (the live default), the rest a look-ahead in 1..max_lookahead.
+        k = torch.randint(1, max(self.config.max_lookahead, 1) + 1, (batch,), generator=generator).to(device)
+        live = torch.rand(batch, generator=generator).to(device) < 0.5
+        k = torch.where(live | (self.config.max_lookahead == 0), torch.zeros_like(k), k)
+        index = torch.arange(length, device=device)
         x0 = self.encode_target(true, estimate)
         eps = torch.randn(x0.shape, generator=generator).to(device)
         last = self.schedule.num_steps - 1
         t = torch.randint(0, self.schedule.num_steps, (batch,), generator=generator).to(device)
         terminal = torch.rand(batch, generator=generator).to(device) < terminal_fraction
         t = torch.where(terminal, torch.full_like(t, last), t)
-        k = torch.randint(0, self.config.max_lookahead + 1, (batch,), generator=generator).to(device)
         x_t = self.schedule.add_noise(x0, eps, t)
         v = self.schedule.velocity(x0, eps, t)
         lengths = torch.full((batch,), length, device=device)
-        v_hat = self.denoiser(x_t, t, self.condition(estimate), lengths, k, tokens)
+        v_hat = self.predict_v(x_t, t, self.condition(estimate), lengths, k, tokens)
         eps_hat = self.schedule.eps_from_v(x_t, v_hat, t)
-        weight = (torch.arange(length, device=device)[None] < length - k[:, None]).float()[..., None]
+        weight = (index[None] < length - k[:, None]).float()[..., None]
         norm = weight.sum() * x0.shape[-1]
         loss_v = (((v_hat - v) ** 2) * weight).sum() / norm
         loss_eps = (((eps_hat - eps) ** 2) * weight).sum() / norm
         x0_hat = self.schedule.x0_from_v(x_t, v_hat, t)
-        return {"v": loss_v, "eps": loss_eps, "x0_hat": x0_hat, "weight": weight[..., 0], "t": t}
+        return {
+            "v": loss_v,
+            "eps": loss_eps,
+            "x0_hat": x0_hat,
+            "weight": weight[..., 0],
+            "t": t,
+            "target_true": true,
+            "target_estimate": estimate,
+        }
 
     # -- inference --------------------------------------------------------------------------------------------------
 
@@ -359,9 +418,9 @@ class DiffusionDecoder(nn.Module):
             t = torch.full((noise.shape[0],), step, dtype=torch.long, device=noise.device)
             final = i + 1 == len(timesteps)
             if final and query is not None:
-                v = self.denoiser(x, t, condition, lengths, lookahead, tokens, query)
+                v = self.predict_v(x, t, condition, lengths, lookahead, tokens, query)
                 return self.schedule.x0_from_v(x[rows, query][:, None], v, t)
-            v = self.denoiser(x, t, condition, lengths, lookahead, tokens)
+            v = self.predict_v(x, t, condition, lengths, lookahead, tokens)
             x0 = self.schedule.x0_from_v(x, v, t)
             if final:
                 return x0
@@ -378,13 +437,17 @@ class DiffusionDecoder(nn.Module):
         tokens: torch.Tensor | None = None,
         steps: int | None = None,
     ) -> torch.Tensor:
-        """Refine whole windows (B,L,24,3,3) at once: frame i uses frames <= i + lookahead. Offline helper."""
+        """Refine whole windows (B,L,24,3,3) at once (offline helper) -> (B,L-lookahead,24,3,3) for frames
+        0..L-1-lookahead; frame i uses frames <= i + lookahead. Noise from `generator`, or x_T = 0 without one."""
         batch, length = estimate.shape[:2]
-        noise = torch.randn(batch, length, self.config.pose_dim, generator=generator).to(estimate.device)
+        if not 0 <= lookahead < length:
+            raise ValueError(f"lookahead must be in 0..{length - 1} for a {length}-frame window, got {lookahead}")
+        shape = (batch, length, self.config.pose_dim)
+        noise = torch.zeros(shape) if generator is None else torch.randn(shape, generator=generator)
         lengths = torch.full((batch,), length, device=estimate.device)
         k = torch.full((batch,), lookahead, device=estimate.device)
-        x0 = self.denoise(self.condition(estimate), noise, lengths, k, tokens, steps)
-        return self.decode_target(x0, estimate)
+        x0 = self.denoise(self.condition(estimate), noise.to(estimate.device), lengths, k, tokens, steps)
+        return self.decode_target(x0[:, : length - lookahead], estimate[:, : length - lookahead])
 
     @property
     def description(self) -> str:
@@ -415,12 +478,17 @@ class StreamingDecoder:
     update(track_ids, rotmats) appends each person's newest per-frame HMR estimate to that track's window and
     returns the refined pose of frame t - lookahead for each (while fewer than lookahead + 1 frames have arrived, the
     oldest frame of the track). Unknown ids start a fresh, empty window; reset(track_id) forgets a lost track.
+
+    sample_noise: False (default) starts denoising from x_T = 0, the mean of the noise distribution, which measured
+    smoother than drawing x_T (docs/notes_decoder.md); True draws x_T ~ N(0, I) per frame from a `seed`ed
+    generator (each frame keeps its draw while it stays in the window).
     """
 
     model: DiffusionDecoder | None = None
     lookahead: int = 0
     window: int | None = None
     steps: int | None = None
+    sample_noise: bool = False
     seed: int = 0
     device: str | torch.device = "cpu"
     _tracks: dict[int, _TrackWindow] = field(default_factory=dict, init=False, repr=False)
@@ -471,6 +539,8 @@ class StreamingDecoder:
         estimate = rotmats.to(device=device, dtype=torch.float32)
         condition = self.model.condition(estimate)
         noise = torch.randn(len(ids), self.model.config.pose_dim, generator=self._generator).to(device)
+        if not self.sample_noise:
+            noise = torch.zeros_like(noise)
         windows = []
         for n, track_id in enumerate(ids):
             window = self._tracks.get(track_id)

@@ -23,13 +23,15 @@ CHECKPOINT = "checkpoint.pt"
 class TrainConfig:
     steps: int = 6000
     batch: int = 32
-    lr: float = 1e-3
+    lr: float = 2e-3
     min_lr_fraction: float = 0.05
     warmup: int = 200
     weight_decay: float = 0.01
-    terminal_fraction: float = 0.5
+    terminal_fraction: float = 0.9
     joint_weight: float = 10.0  # x0 joint-position loss (metres), from forward kinematics of the decoded pose
     velocity_weight: float = 100.0  # x0 joint-velocity loss (metres/frame): the part of the error a window can fix
+    accel_weight: float = 100.0  # x0 joint-acceleration loss (metres/frame^2)
+    filter_start: float = 0.0  # fraction of the run before the linear filter skip path starts to learn
     seed: int = 0
     checkpoint_every: int = 500
     threads: int = 1
@@ -122,10 +124,12 @@ def train(
         true, estimate = sampler.sample(train_config.batch, generator)
         losses = model.training_losses(true, estimate, generator, train_config.terminal_fraction)
         loss = losses["v"] + losses["eps"]
-        if train_config.joint_weight > 0 or train_config.velocity_weight > 0:
-            loss = loss + _joint_losses(model, losses, true, estimate, train_config)
+        if train_config.joint_weight > 0 or train_config.velocity_weight > 0 or train_config.accel_weight > 0:
+            loss = loss + _joint_losses(model, losses, train_config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if step < train_config.filter_start * train_config.steps:
+            model.filter.grad = None  # held at zero (identity) while the transformer learns the pose prior
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         done = step + 1
@@ -145,13 +149,7 @@ def train(
     return model.eval()
 
 
-def _joint_losses(
-    model: DiffusionDecoder,
-    losses: dict[str, torch.Tensor],
-    true: torch.Tensor,
-    estimate: torch.Tensor,
-    config: TrainConfig,
-) -> torch.Tensor:
+def _joint_losses(model: DiffusionDecoder, losses: dict[str, torch.Tensor], config: TrainConfig) -> torch.Tensor:
     """Position and velocity errors of forward-kinematics joints of the decoded x0 estimate.
 
     With causal attention, output i of a training window is what streaming outputs for frame i, so differences
@@ -159,13 +157,20 @@ def _joint_losses(
     penalises jitter and lag directly, and it is blind to the per-sequence bias that no window can remove.
     """
     weight = losses["weight"]
-    joints_hat = forward_kinematics(model.decode_target(losses["x0_hat"], estimate))
-    joints = forward_kinematics(true)
+    joints_hat = forward_kinematics(model.decode_target(losses["x0_hat"], losses["target_estimate"]))
+    joints = forward_kinematics(losses["target_true"])
     gap = (joints_hat - joints).norm(dim=-1).mean(-1)
     total = config.joint_weight * (gap * weight).sum() / weight.sum()
     pair = weight[:, 1:] * weight[:, :-1]
     velocity_gap = ((joints_hat[:, 1:] - joints_hat[:, :-1]) - (joints[:, 1:] - joints[:, :-1])).norm(dim=-1).mean(-1)
-    return total + config.velocity_weight * (velocity_gap * pair).sum() / pair.sum().clamp_min(1.0)
+    total = total + config.velocity_weight * (velocity_gap * pair).sum() / pair.sum().clamp_min(1.0)
+    if config.accel_weight > 0:
+        triple = pair[:, 1:] * pair[:, :-1]
+        accel_hat = joints_hat[:, 2:] - 2 * joints_hat[:, 1:-1] + joints_hat[:, :-2]
+        accel = joints[:, 2:] - 2 * joints[:, 1:-1] + joints[:, :-2]
+        accel_gap = (accel_hat - accel).norm(dim=-1).mean(-1)
+        total = total + config.accel_weight * (accel_gap * triple).sum() / triple.sum().clamp_min(1.0)
+    return total
 
 
 def _optimizer(model: DiffusionDecoder, config: TrainConfig) -> torch.optim.Optimizer:
