@@ -123,7 +123,7 @@ def real_masks(count: int) -> torch.Tensor:
     from fasthmr_ros.paths import footage_dir
 
     fetch(["sports2d_demo.mp4"])
-    crops = crops_from_videos([footage_dir() / "sports2d_demo.mp4"], frames_per_video=2 * count, max_people=1)
+    crops = crops_from_videos([footage_dir() / "sports2d_demo.mp4"], frames_per_video=max(8, 2 * count), max_people=1)
     if crops.token_masks is None:
         raise RuntimeError("no person masks came back from the detector")
     return crops.token_masks[torch.arange(count) % len(crops)]

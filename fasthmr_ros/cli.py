@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("fasthmr_ros.node", "start the ROS 2 node (pip users' substitute for ros2 launch)"),
     "replay": ("fasthmr_ros.replay", "publish a video or image folder as sensor_msgs/Image + CameraInfo"),
     "demo": ("fasthmr_ros.demo", "the node on real footage: overlay video + MCAP of every output (make demo)"),
+    "video": ("fasthmr_ros.video", "the pipeline on a video file (no ROS): overlay video + .npz of every person"),
     "fetch-footage": ("fasthmr_ros.footage", "fetch real footage of people from the package registries"),
     "convert-smpl": ("fasthmr_ros.model.smpl_io", "convert an official (chumpy) SMPL .pkl into a plain .npz"),
     "predict": ("fasthmr_ros.predict", "HMR2.0 on one image and one person box -> SMPL parameters and camera (.npz)"),

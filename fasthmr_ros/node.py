@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,15 @@ class StartupError(RuntimeError):
 def build_processor(params: NodeParams, log) -> FrameProcessor:
     from fasthmr_ros.pipeline_types import NoModelProcessor
 
-    # The model pipeline arrives with the model-core and live-node work; until then only the plumbing runs.
-    return NoModelProcessor()
+    if not params.models:
+        return NoModelProcessor()
+    from fasthmr_ros.pipeline import build_pipeline
+
+    log.info("loading models (person masks, encoder, body model, decoder) ...")
+    try:
+        return build_pipeline(params)
+    except (FileNotFoundError, ValueError) as err:
+        raise StartupError(str(err)) from err
 
 
 class HmrNode(Node):
@@ -65,6 +73,8 @@ class HmrNode(Node):
         self._camera_lock = threading.Lock()
         self._said_default_intrinsics = False
         self._problem_logged_at: dict[str, float] = {}
+        self._recent_headers: deque = deque(maxlen=64)
+        self._last_notes: dict[str, str] = {}
 
         self.processor = processor_factory(self.params, self.get_logger())
 
@@ -98,6 +108,15 @@ class HmrNode(Node):
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._inference_loop, name="fasthmr-inference", daemon=True)
         self._worker.start()
+        # Markers and the overlay are costly Python work (Point objects, rasterising): a second thread does them
+        # for the newest result, overlapping the next inference; skipped results are counted, never queued.
+        self._vis_slot: LatestFrameSlot[tuple] = LatestFrameSlot()
+        self._pending_deletes: list[int] = []
+        self._marker_faces = self._decimated_faces()
+        self._vis_worker = None
+        if p.publish_markers or self.overlay_pub is not None:
+            self._vis_worker = threading.Thread(target=self._visual_loop, name="fasthmr-visual", daemon=True)
+            self._vis_worker.start()
         self.get_logger().info(
             f"listening on {topic} ({p.image_transport}) + {p.camera_info_topic}; weights: {self.processor.weights}; "
             f"body model: {self.processor.body_model}; outputs on {self.get_fully_qualified_name()}/meshes"
@@ -162,6 +181,13 @@ class HmrNode(Node):
         header = msg.header
         if self.params.frame_id:
             header.frame_id = self.params.frame_id
+        self._recent_headers.append(header)
+        self._last_notes = result.notes
+        if result.delay_frames:
+            # decoder look-ahead: these people belong to an earlier processed frame, so carry that frame's stamp
+            if len(self._recent_headers) <= result.delay_frames:
+                return
+            header = self._recent_headers[-1 - result.delay_frames]
         self._publish(
             self.mesh_pub,
             ros_messages.human_mesh_array(
@@ -174,6 +200,10 @@ class HmrNode(Node):
             ),
         )
         t3 = time.perf_counter()
+        if self._vis_worker is not None:
+            with self._camera_lock:
+                self._pending_deletes.extend(result.ended_track_ids)
+            self._vis_slot.put((header, rgb, k, result))
         stages = {"decode": (t1 - t0) * 1e3, "pipeline": (t2 - t1) * 1e3, "publish": (t3 - t2) * 1e3}
         stages.update(result.timings_ms)
         stages["total"] = (t3 - t0) * 1e3
@@ -198,6 +228,54 @@ class HmrNode(Node):
             k[1] *= height / size[1]
         return k, True
 
+    # ---- visualisation thread -------------------------------------------------------------------------------------
+    def _decimated_faces(self):
+        rest = getattr(self.processor, "rest_vertices", None)
+        if self.processor.faces is None or rest is None:
+            return None
+        from fasthmr_ros.mesh_decimate import decimate
+
+        return decimate(rest, self.processor.faces, self.params.marker_triangles)
+
+    def _visual_loop(self) -> None:
+        while not self._stop.is_set():
+            item = self._vis_slot.take(timeout=0.1)
+            if item is None:
+                continue
+            header, rgb, k, result = item
+            with self._camera_lock:
+                ended, self._pending_deletes = self._pending_deletes, []
+            try:
+                if self.params.publish_markers:
+                    from fasthmr_ros.pipeline_types import FrameResult
+                    from fasthmr_ros.ros_markers import people_markers
+
+                    shown = FrameResult(people=result.people, ended_track_ids=ended)
+                    self._publish(self.marker_pub, people_markers(shown, header, self._marker_faces))
+                if self.overlay_pub is not None:
+                    self._publish(self.overlay_pub, ros_io.rgb_to_image_msg(self._overlay(rgb, k, result), header))
+            except Exception as err:  # a drawing problem must not stop inference
+                self.stats.on_error(f"visualisation: {type(err).__name__}: {err}")
+                self._log_problem("visual", f"markers/overlay failed: {type(err).__name__}: {err}")
+
+    def _overlay(self, rgb, k, result) -> np.ndarray:
+        from fasthmr_ros.render import render_meshes
+        from fasthmr_ros.ros_markers import track_colour
+
+        meshes = [
+            (p.vertices, self.processor.faces, track_colour(p.track_id))
+            for p in result.people
+            if p.vertices is not None and self.processor.faces is not None
+        ]
+        image = render_meshes(np.ascontiguousarray(rgb), meshes, k) if meshes else np.array(rgb, copy=True)
+        import cv2
+
+        for p in result.people:
+            x0, y0 = int(p.box[0]), int(p.box[1])
+            cv2.putText(image, f"id {p.track_id}", (x0, max(y0 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                        tuple(int(c * 255) for c in track_colour(p.track_id)), 2, cv2.LINE_AA)  # fmt: skip
+        return image
+
     # ---- outputs -------------------------------------------------------------------------------------------------
     def _publish_faces(self) -> None:
         if self.processor.faces is None:
@@ -220,11 +298,13 @@ class HmrNode(Node):
     def _publish_diagnostics_now(self) -> None:
         values: dict[str, object] = dict(self.stats.snapshot())
         values["frames_dropped"] = self._slot.dropped
+        values["visual_frames_skipped"] = self._vis_slot.dropped
         values["weights"] = self.processor.weights
         values["body_model"] = self.processor.body_model
         with self._camera_lock:
             values["camera_info"] = "received" if self._camera_matrix is not None else "missing (default focal)"
         values.update(self.processor.settings)
+        values.update(self._last_notes)
         level, message = DiagnosticStatus.OK, "running"
         if values["errors"]:
             level, message = DiagnosticStatus.WARN, f"frames failed: {values['last_problem']}"
@@ -253,6 +333,9 @@ class HmrNode(Node):
         self._stop.set()
         self._slot.close()
         self._worker.join(timeout=5.0)
+        self._vis_slot.close()
+        if self._vis_worker is not None:
+            self._vis_worker.join(timeout=5.0)
         if self.recorder is not None:
             self.recorder.close()
 

@@ -32,6 +32,7 @@ class NodeParams:
     publish_vertices: bool = True
     publish_markers: bool = True
     publish_overlay: bool = False
+    marker_triangles: int = 1500  # size of the RViz marker mesh (the full mesh is in ~/meshes)
     diagnostics_period_s: float = 1.0
     record: str = ""  # MCAP file to record every output message into ("" = off)
 

@@ -69,6 +69,7 @@ class Pipeline:
         self.body_model = self.body.name
         self.faces = np.asarray(self.body.faces)
         self.num_vertices = int(self.body.num_vertices)
+        self.rest_vertices = self.body.layer.v_template.detach().cpu().numpy()
         mask_options: dict[str, object] = {"max_people": config.max_people}
         if config.mask_backend == "onnx":
             if not config.mask_model:
@@ -115,7 +116,7 @@ class Pipeline:
         if self.decoder is not None:
             self.decoder.end_tracks(update.ended)
         lap("tracking")
-        result = FrameResult(ended_track_ids=list(update.ended), timings_ms=timings)
+        result = FrameResult(ended_track_ids=list(update.ended), timings_ms=timings, delay_frames=self.lookahead)
         track_ids = [track_id for track_id, _ in update.tracks]
         people_now: dict[int, tuple[PersonDetection, np.ndarray, np.ndarray, np.ndarray]] = {}
         rotmats = None
@@ -168,7 +169,6 @@ class Pipeline:
                     vertices=vertices[i] + translation,
                 )
             )  # fmt: skip
-        result.delay_frames = self.lookahead
         lap("assemble")
         return result
 

@@ -28,7 +28,7 @@ at construction, so shapes never depend on the data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -275,7 +275,3 @@ def describe(config: TokenMergingConfig, num_tokens: int = 192) -> str:
     left = num_tokens - sum(schedule)
     merged = "/".join(map(str, schedule))
     return f"Mask-ToMe {num_tokens}->{left} tokens ({merged} in blocks 0-{len(schedule) - 1})"
-
-
-def with_budget(config: TokenMergingConfig, budget: int) -> TokenMergingConfig:
-    return replace(config, budget=budget)
