@@ -31,7 +31,7 @@ class TrainConfig:
     joint_weight: float = 10.0  # x0 joint-position loss (metres), from forward kinematics of the decoded pose
     velocity_weight: float = 100.0  # x0 joint-velocity loss (metres/frame): the part of the error a window can fix
     accel_weight: float = 100.0  # x0 joint-acceleration loss (metres/frame^2)
-    filter_start: float = 0.0  # fraction of the run before the linear filter skip path starts to learn
+    filter_start: float = 0.4  # fraction of the run before the linear filter skip path starts to learn
     seed: int = 0
     checkpoint_every: int = 500
     threads: int = 1
@@ -110,6 +110,7 @@ def train(
             "error_model": error_model.as_dict(),
             "fps": sampler.fps,
             "seed": train_config.seed,
+            "train_config": asdict(train_config),
         }
         model = DiffusionDecoder(model_config, metadata)
         model.target_scale.fill_(estimate_target_scale(model, sampler, train_config.seed))
