@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fetch-footage": ("fasthmr_ros.footage", "fetch real footage of people from the package registries"),
     "convert-smpl": ("fasthmr_ros.model.smpl_io", "convert an official (chumpy) SMPL .pkl into a plain .npz"),
     "predict": ("fasthmr_ros.predict", "HMR2.0 on one image and one person box -> SMPL parameters and camera (.npz)"),
+    "train": ("fasthmr_ros.train", "train the HMR model on rendered synthetic people (makes the embedded demo model)"),
+    "train-decoder": ("fasthmr_ros.train_decoder", "train the streaming diffusion decoder (AMASS .npz or synthetic)"),
     "calibrate": ("fasthmr_ros.calibrate", "ECLM layer-merge search on your footage or labels -> merge plan (+ plot)"),
     "export": ("fasthmr_ros.accel.export_cmd", "encoder + head to ONNX (Mask-ToMe inside) [+ TensorRT engines]"),
 }

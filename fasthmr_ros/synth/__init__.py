@@ -1,0 +1,1 @@
+"""Synthetic motion and simulated HMR errors for training and evaluating the temporal decoder."""
