@@ -102,7 +102,7 @@ class Pipeline:
             "device": str(self.device),
             "encoder": self.encoder.settings_text,
             "backend": self.encoder.backend + (f" ({config.backend} unavailable)" if self.startup_notes else ""),
-            "decoder": self.decoder.model.description() if self.decoder is not None else "off",
+            "decoder": self.decoder.model.description if self.decoder is not None else "off",
             "decoder_lookahead_frames": str(self.lookahead),
             "mask_backend": config.mask_backend,
             "max_people": str(config.max_people),
