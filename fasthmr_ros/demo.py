@@ -4,7 +4,7 @@ Starts the node (`fasthmr run`) as its own process, plays a registry clip to it 
 next frame goes out when the node has answered the previous one, so every frame is processed even on a slow
 CPU), and writes:
   OUT/overlay.mp4   the node's ~/overlay images (meshes drawn over the footage)
-  OUT/outputs.mcap  every output message of the node (rosbag2-compatible MCAP: Foxglove, `ros2 bag play`, RViz)
+  OUT/outputs.mcap  every output message but the overlay (rosbag2-compatible MCAP: Foxglove, `ros2 bag play`, RViz)
   OUT/summary.json  frames, people per frame, track ids, latency, which weights made them
 """
 

@@ -322,7 +322,8 @@ class HmrNode(Node):
 
     def _publish(self, publisher, msg) -> None:
         publisher.publish(msg)
-        if self.recorder is not None:
+        # the overlay is a view of the camera images, which bags usually hold already: keep recordings small
+        if self.recorder is not None and publisher is not self.overlay_pub:
             self.recorder.write(publisher.topic_name, msg, self.get_clock().now().nanoseconds)
 
     def _log_problem(self, kind: str, text: str) -> None:
