@@ -4,8 +4,8 @@ with simulated HMR errors (fasthmr_ros.synth.hmr_errors).
     python -m bench.decoder_eval [--decoder PATH] [--clips 32] [--seconds 10] [--json out.json]
 
 The One-Euro filter is tuned on a separate validation set (different clips and error draws) and reported at three
-settings: its best MPJPE; its lowest Accel among settings whose MPJPE is no worse than the input's (its best shot at
-the decoder's acceptance criterion); and the lowest Accel of its whole grid.
+settings: its best MPJPE; its lowest Accel among settings whose MPJPE is within 5% of the input's (no setting
+smooths without some lag, so "no worse than the input" admits none); and the lowest Accel of its whole grid.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from fasthmr_ros.synth.motion import KINDS, synthetic_motion_set
 
 TEST_SEED = 20_000  # held out: training uses seeds < 10000, validation 10000
 TUNE_SEED = 30_000
+EURO_MIN_CUTOFFS = (0.1, 0.3, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 12.0)
+EURO_BETAS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +36,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lookaheads", type=int, nargs="+", default=[0, 4])
     parser.add_argument("--steps", type=int, nargs="+", default=[1], help="denoising steps to report (1)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--error-scale",
+        type=float,
+        default=1.0,
+        help="multiply every angle std of the simulated HMR errors (robustness: not the training level)",
+    )
+    parser.add_argument("--jitter-scale", type=float, default=1.0, help="multiply the per-frame jitter std only")
     parser.add_argument("--json", help="write all numbers here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = load_decoder(args.decoder)
-    error_model = HMRErrorModel()
+    base = HMRErrorModel()
+    angles = ("bias_deg", "root_bias_deg", "drift_deg", "root_drift_deg", "jitter_deg", "root_jitter_deg")
+    scaled = {name: getattr(base, name) * args.error_scale for name in angles}
+    scaled["jitter_deg"] *= args.jitter_scale
+    scaled["root_jitter_deg"] *= args.jitter_scale
+    error_model = HMRErrorModel(**{**base.as_dict(), **scaled})
 
     test = make_eval_set(
         synthetic_motion_set(args.clips, args.seconds, args.fps, seed=TEST_SEED), TEST_SEED, error_model
@@ -62,14 +76,17 @@ def main(argv: list[str] | None = None) -> int:
                 "steps": steps,
                 "ms_per_frame_all_people": 1000 * seconds / test.true.shape[1],
             }
-    best, grid = tune_one_euro(tune)
+    best, grid = tune_one_euro(tune, min_cutoffs=EURO_MIN_CUTOFFS, betas=EURO_BETAS)
     euro_rows = {}
     euro_rows[f"One-Euro, best MPJPE (min_cutoff {best['min_cutoff']:g}, beta {best['beta']:g})"] = best
-    tune_input = motion_metrics(tune.estimate, tune.true)
-    admissible = [row for row in grid if row["mpjpe"] <= tune_input["mpjpe"]]
-    smoothest = min(admissible or grid, key=lambda row: row["accel"])
+    # Smoothing always costs the One-Euro filter some MPJPE here (lag), so "no worse than the input" admits nothing;
+    # allow 5% and report the smoothest such setting: its best shot at the decoder's acceptance criterion.
+    limit = 1.05 * motion_metrics(tune.estimate, tune.true)["mpjpe"]
+    admissible = [row for row in grid if row["mpjpe"] <= limit]
+    smoothest = min(admissible, key=lambda row: row["accel"]) if admissible else best
     euro_rows[
-        f"One-Euro, lowest Accel at MPJPE <= input (min_cutoff {smoothest['min_cutoff']:g}, beta {smoothest['beta']:g})"
+        f"One-Euro, lowest Accel at MPJPE <= 1.05 x input (min_cutoff {smoothest['min_cutoff']:g}, "
+        f"beta {smoothest['beta']:g})"
     ] = smoothest
     smoothest_any = min(grid, key=lambda row: row["accel"])
     euro_rows[
@@ -83,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.update(decoder_rows)
 
     print(f"decoder: {model.description}")
+    if args.error_scale != 1.0 or args.jitter_scale != 1.0:
+        print(f"simulated HMR errors scaled: all angles x{args.error_scale:g}, jitter x{args.jitter_scale:g}")
     print(
         f"test: {args.clips} synthetic clips x {trim} frames at {args.fps:g} fps ({', '.join(KINDS)}), seed {TEST_SEED}"
     )
@@ -105,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = {"input": motion_metrics(test.estimate[index], test.true[index], trim)}
         min_cutoff, beta = list(euro_settings.values())[1]
         smoothed = one_euro_batch(test.estimate[index], test.fps, min_cutoff, beta)
-        entry["One-Euro (MPJPE <= input)"] = motion_metrics(smoothed, test.true[index], trim)
+        entry["One-Euro (MPJPE <= 1.05 x input)"] = motion_metrics(smoothed, test.true[index], trim)
         for name, row in decoder_rows.items():
             if row["steps"] == args.steps[0]:
                 decoder = StreamingDecoder(model, lookahead=int(row["lookahead"]), steps=args.steps[0], seed=TEST_SEED)

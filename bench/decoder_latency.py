@@ -1,6 +1,7 @@
 """Per-frame latency of StreamingDecoder.update vs window length and number of people (CPU; CUDA when present).
 
     python -m bench.decoder_latency [--decoder PATH] [--windows 8 16 32] [--people 1 2 4 8 16] [--threads 1]
+    python -m bench.decoder_latency --untrained-window 64 --windows 64   # cost of a longer trained window
 
 Windows are pre-filled, so each timed update is a steady-state frame (full window, every person present). The
 One-Euro filter is timed in the same process for scale. Medians over --repeats updates.
@@ -14,7 +15,7 @@ import time
 
 import torch
 
-from fasthmr_ros.model.diffusion import StreamingDecoder, load_decoder
+from fasthmr_ros.model.diffusion import DecoderConfig, DiffusionDecoder, StreamingDecoder, load_decoder
 from fasthmr_ros.one_euro import OneEuroPoseFilter
 from fasthmr_ros.synth.hmr_errors import HMRErrorModel
 from fasthmr_ros.synth.motion import synthetic_motion_set
@@ -39,9 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--untrained-window",
+        type=int,
+        help="time a randomly initialised decoder of the default size with this trained window instead",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = load_decoder(args.decoder)
+    if args.untrained_window:
+        model = DiffusionDecoder(DecoderConfig(window=args.untrained_window)).eval()  # same cost as trained weights
+    else:
+        model = load_decoder(args.decoder)
     params = sum(p.numel() for p in model.parameters())
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

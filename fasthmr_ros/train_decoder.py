@@ -62,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=tdefaults.filter_start,
         help="fraction of the run before the linear filter path starts learning",
     )
+    run.add_argument(
+        "--error-scale",
+        type=float,
+        nargs=2,
+        default=(tdefaults.error_scale_min, tdefaults.error_scale_max),
+        metavar=("MIN", "MAX"),
+        help="per-window error level range (log-uniform) times the simulated HMR error model",
+    )
     run.add_argument("--seed", type=int, default=tdefaults.seed)
     run.add_argument("--checkpoint-every", type=int, default=tdefaults.checkpoint_every)
     run.add_argument("--threads", type=int, default=tdefaults.threads, help="torch CPU threads (1)")
@@ -108,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         velocity_weight=args.velocity_weight,
         accel_weight=args.accel_weight,
         filter_start=args.filter_start,
+        error_scale_min=args.error_scale[0],
+        error_scale_max=args.error_scale[1],
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         threads=args.threads,

@@ -96,6 +96,9 @@ def test_error_model_terms(clips):
     # Rotation angle of 3D Gaussian noise with per-axis std s has mean s * sqrt(8 / pi).
     expected = math.radians(quiet.jitter_deg) * math.sqrt(8 / math.pi)
     assert abs(float(angle[..., 3].mean()) - expected) / expected < 0.1
+    # Per-sequence error levels: zero scale leaves a sequence exact, the others keep their noise.
+    levels = quiet.apply(true, 30.0, torch.Generator().manual_seed(0), scale=torch.tensor([0.0, 1.0] * 4))
+    assert torch.allclose(levels[0], true[0], atol=1e-6) and not torch.allclose(levels[1], true[1], atol=1e-4)
     full = HMRErrorModel().apply(true, 30.0, torch.Generator().manual_seed(0))
     joints, est = forward_kinematics(true), forward_kinematics(full)
     assert 40 < mpjpe(est, joints) < 120 and 10 < accel_error(est, joints) < 50

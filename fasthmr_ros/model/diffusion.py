@@ -395,7 +395,7 @@ class DiffusionDecoder(nn.Module):
 
     # -- inference --------------------------------------------------------------------------------------------------
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def denoise(
         self,
         condition: torch.Tensor,
@@ -520,7 +520,7 @@ class StreamingDecoder:
         for track_id in track_ids:
             self.reset(track_id)
 
-    @torch.no_grad()
+    @torch.no_grad()  # the network runs in inference mode; what update returns is an ordinary tensor
     def update(
         self, track_ids: Sequence[int], rotmats: torch.Tensor, tokens: torch.Tensor | None = None
     ) -> torch.Tensor:

@@ -32,6 +32,8 @@ class TrainConfig:
     velocity_weight: float = 100.0  # x0 joint-velocity loss (metres/frame): the part of the error a window can fix
     accel_weight: float = 100.0  # x0 joint-acceleration loss (metres/frame^2)
     filter_start: float = 0.4  # fraction of the run before the linear filter skip path starts to learn
+    error_scale_min: float = 0.4  # per-window error level drawn log-uniformly from [min, max] x the error model
+    error_scale_max: float = 1.6
     seed: int = 0
     checkpoint_every: int = 500
     threads: int = 1
@@ -84,7 +86,12 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     error_model = error_model or HMRErrorModel()
-    sampler = WindowSampler(clips, model_config.window, error_model)
+    sampler = WindowSampler(
+        clips,
+        model_config.window,
+        error_model,
+        error_scale=(train_config.error_scale_min, train_config.error_scale_max),
+    )
     checkpoint_path = out_dir / CHECKPOINT
     generator = torch.Generator().manual_seed(train_config.seed)
     torch.manual_seed(train_config.seed)

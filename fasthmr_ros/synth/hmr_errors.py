@@ -60,8 +60,17 @@ class HMRErrorModel:
         scale[distal] *= self.distal_scale
         return torch.deg2rad(scale)
 
-    def apply(self, rotmats: torch.Tensor, fps: float, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B,T,24,3,3) true local rotations -> simulated per-frame estimates of the same shape."""
+    def apply(
+        self,
+        rotmats: torch.Tensor,
+        fps: float,
+        generator: torch.Generator | None = None,
+        scale: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B,T,24,3,3) true local rotations -> simulated per-frame estimates of the same shape.
+
+        scale (B,): multiplies the bias, drift and jitter angles of each sequence (training at several error levels).
+        """
         if rotmats.ndim != 5 or rotmats.shape[-3:] != (NUM_JOINTS, 3, 3):
             raise ValueError(f"HMRErrorModel.apply needs (B,T,24,3,3) rotations, got {tuple(rotmats.shape)}")
         batch, frames = rotmats.shape[:2]
@@ -79,6 +88,8 @@ class HMRErrorModel:
         jitter = normal(batch, frames, NUM_JOINTS, 3)
         jitter = jitter * self._joint_scale(self.jitter_deg, self.root_jitter_deg, dtype)[:, None].to(device)
         error = bias.to(device) + drift + jitter
+        if scale is not None:
+            error = error * scale.to(device=device, dtype=dtype)[:, None, None, None]
         estimate = rotmats @ axis_angle_to_rotmat(error)
 
         flipped = _bursts(uniform(batch, frames), uniform(batch, frames), self.flip_rate, self.flip_max_len)

@@ -15,7 +15,9 @@ from fasthmr_ros.synth.motion import MotionClip, camera_view, mirror_pose
 class WindowSampler:
     """Draws (true, estimate) pairs of (B,W,24,3,3) camera-frame rotations from clips all at one frame rate.
 
-    Augmentations: camera yaw over the full circle, pitch within +-`pitch_deg`, left/right mirroring of the motion.
+    Augmentations: camera yaw over the full circle, pitch within +-`pitch_deg`, left/right mirroring of the motion,
+    and the error level: each window's bias/drift/jitter angles are scaled by a factor drawn log-uniformly from
+    `error_scale` (a real estimator's error level is unknown and varies with the person and the view).
     """
 
     def __init__(
@@ -25,6 +27,7 @@ class WindowSampler:
         error_model: HMRErrorModel | None = None,
         pitch_deg: float = 25.0,
         mirror: bool = True,
+        error_scale: tuple[float, float] = (1.0, 1.0),
     ) -> None:
         if not clips:
             raise ValueError("WindowSampler needs at least one motion clip")
@@ -39,6 +42,7 @@ class WindowSampler:
         self.error_model = error_model or HMRErrorModel()
         self.pitch = math.radians(pitch_deg)
         self.mirror = mirror
+        self.error_scale = error_scale
         self.rotmats = torch.cat([clip.rotmats() for clip in usable])
         starts, offset = [], 0
         for clip in usable:
@@ -56,4 +60,6 @@ class WindowSampler:
         yaw = (torch.rand(batch, generator=generator) * 2 - 1) * math.pi
         pitch = (torch.rand(batch, generator=generator) * 2 - 1) * self.pitch
         true = camera_view(world, yaw, pitch)
-        return true, self.error_model.apply(true, self.fps, generator)
+        low, high = (math.log(value) for value in self.error_scale)
+        scale = torch.exp(low + (high - low) * torch.rand(batch, generator=generator))
+        return true, self.error_model.apply(true, self.fps, generator, scale)
