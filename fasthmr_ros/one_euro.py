@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from fasthmr_ros.model._rot_tmp import rot6d_to_rotmat, rotmat_to_rot6d
+from fasthmr_ros.model.rotation import rot6d_to_rotmat, rotmat_to_rot6d
 from fasthmr_ros.model.skeleton import NUM_JOINTS
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fasthmr_ros.model._rot_tmp import axis_angle_to_rotmat
+from fasthmr_ros.model.rotation import axis_angle_to_rotmat
 from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS, REST_JOINTS
 from fasthmr_ros.motion_metrics import accel_error, mpjpe, pa_mpjpe, procrustes_align
 from fasthmr_ros.one_euro import OneEuroPoseFilter

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fasthmr_ros.model._rot_tmp import (
+from fasthmr_ros.model.rotation import (
     axis_angle_to_rotmat,
     rot6d_to_rotmat,
     rotmat_to_axis_angle,

@@ -36,7 +36,8 @@ def axis_angle_to_rotmat(axis_angle: torch.Tensor) -> torch.Tensor:
     if axis_angle.shape[-1] != 3:
         raise ValueError(f"axis_angle_to_rotmat expects (..., 3), got {tuple(axis_angle.shape)}")
     theta2 = (axis_angle * axis_angle).sum(dim=-1)
-    theta = theta2.sqrt()
+    # clamped: sqrt's infinite slope at 0 would turn the masked-out branch's zero gradient into NaN in training
+    theta = theta2.clamp_min(1e-16).sqrt()
     small = theta < _SMALL_ANGLE
     safe_theta = torch.where(small, torch.ones_like(theta), theta)
     # R = I + a [w]x + b [w]x^2 with a = sin(t)/t, b = (1 - cos(t))/t^2 (w unnormalised, t = |w|).

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fasthmr_ros.model._rot_tmp import axis_angle_to_rotmat, rot6d_to_rotmat, rotmat_to_axis_angle, rotmat_to_rot6d
+from fasthmr_ros.model.rotation import axis_angle_to_rotmat, rot6d_to_rotmat, rotmat_to_axis_angle, rotmat_to_rot6d
 from fasthmr_ros.model.skeleton import NUM_JOINTS
 from fasthmr_ros.synth.motion import MotionClip
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from fasthmr_ros.model._rot_tmp import rot6d_to_rotmat, rotmat_to_rot6d
+from fasthmr_ros.model.rotation import rot6d_to_rotmat, rotmat_to_rot6d
 from fasthmr_ros.motion_metrics import joint_speed, per_frame_accel_error, per_frame_mpjpe, per_frame_pa_mpjpe
 from fasthmr_ros.one_euro import OneEuroFilter
 from fasthmr_ros.synth.hmr_errors import HMRErrorModel

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from fasthmr_ros.model._rot_tmp import axis_angle_to_rotmat
+from fasthmr_ros.model.rotation import axis_angle_to_rotmat
 from fasthmr_ros.model.skeleton import JOINT_NAMES, NUM_JOINTS
 from fasthmr_ros.synth.motion import mirror_pose
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fasthmr_ros.model._rot_tmp import axis_angle_to_rotmat, rotmat_to_axis_angle
+from fasthmr_ros.model.rotation import axis_angle_to_rotmat, rotmat_to_axis_angle
 from fasthmr_ros.model.skeleton import JOINT_NAMES, MIRROR, NUM_JOINTS, PARENTS, REST_JOINTS
 
 KINDS: tuple[str, ...] = ("random", "walk", "run", "reach")
