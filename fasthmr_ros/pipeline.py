@@ -97,6 +97,7 @@ class Pipeline:
                 device=self.device,
             )
         self.lookahead = config.decoder_lookahead if self.decoder is not None else 0
+        self.non_finite_people = 0  # people dropped because the model gave NaN/inf for them
         self._pending: deque[_Pending] = deque(maxlen=self.lookahead + 1)
         self.settings = {
             "device": str(self.device),
@@ -146,10 +147,21 @@ class Pipeline:
                 focal=float(k[0, 0]), principal_point=(float(k[0, 2]), float(k[1, 2])),
             )  # fmt: skip
             rotmats = out.rotmats.float()
-            if self.decoder is not None:
+            betas = out.betas.float().cpu().numpy()
+            finite = (torch.isfinite(rotmats).flatten(1).all(1).cpu().numpy() & np.isfinite(betas).all(1)
+                      & np.isfinite(cam_t).all(1))  # fmt: skip
+            if not finite.all():
+                # NaN/inf from the model (broken weights, degenerate crop): keep it out of the decoder's windows
+                self.non_finite_people += int((~finite).sum())
+                result.notes["non_finite_people_dropped"] = str(self.non_finite_people)
+                keep = np.flatnonzero(finite)
+                track_ids = [track_ids[i] for i in keep]
+                dets = [dets[i] for i in keep]
+                rotmats, betas, cam_t = rotmats[torch.as_tensor(keep)], betas[keep], cam_t[keep]
+                out.token = out.token[torch.as_tensor(keep)]
+            if self.decoder is not None and track_ids:
                 rotmats = self.decoder.update(track_ids, rotmats, out.token.float())
                 lap("decoder")
-            betas = out.betas.float().cpu().numpy()
             for n, track_id in enumerate(track_ids):
                 people_now[track_id] = (dets[n], betas[n], np.asarray(cam_t[n], np.float64), k)
         self._pending.append(_Pending(people_now, list(update.ended)))
@@ -168,9 +180,16 @@ class Pipeline:
         vertices = body.vertices.float().cpu().numpy()
         joints = body.joints.float().cpu().numpy()
         axis_angle = rotmat_to_axis_angle(rot.cpu()).numpy().reshape(len(rows), 24 * 3)
+        dropped = 0
         for i, (_, track_id) in enumerate(chosen):
             det, betas_i, translation, k = then.people[track_id]
             joints_cam = joints[i] + translation
+            finite = (np.isfinite(joints_cam).all() and np.isfinite(vertices[i]).all()
+                      and np.isfinite(axis_angle[i]).all() and np.isfinite(betas_i).all())  # fmt: skip
+            if not finite:
+                # a broken checkpoint or a degenerate crop: publish nobody rather than NaNs, and say so
+                dropped += 1
+                continue
             result.people.append(
                 Person(
                     track_id=track_id, score=float(det.score), box=np.asarray(det.box, np.float32),
@@ -179,6 +198,9 @@ class Pipeline:
                     vertices=vertices[i] + translation,
                 )
             )  # fmt: skip
+        if dropped:
+            self.non_finite_people += dropped
+            result.notes["non_finite_people_dropped"] = str(self.non_finite_people)
         lap("assemble")
         return result
 
