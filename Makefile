@@ -10,7 +10,8 @@ CONSTRAINTS := $(wildcard requirements/constraints-$(ROS_DISTRO).txt)
 SOURCES := $(shell find fasthmr_ros -name '*.py') $(wildcard msg/*.msg launch/* config/* scripts/*.in) \
 	CMakeLists.txt package.xml pyproject.toml
 
-.PHONY: demo test lint bench venv build footage clean
+.PHONY: demo test lint venv build footage clean
+# Benchmarks: $(VPY) -m bench.<name> (README lists them; some take many minutes with vit_h on a CPU).
 
 demo: build footage
 	$(VPY) -m fasthmr_ros.cli demo --out out/demo
@@ -44,9 +45,6 @@ $(VENV)/.footage: $(VENV)/.deps-$(ROS_DISTRO)
 
 requirements/kilted.txt: requirements/jazzy.txt
 	sed 's/ros-jazzy-/ros-kilted-/' $< > $@
-
-bench: build footage
-	for script in bench/*.py; do $(VPY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build _skbuild out
