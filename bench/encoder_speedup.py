@@ -2,6 +2,7 @@
 
     python -m bench.encoder_speedup                                  # vit_h, batch 1 and 8, 1 thread
     python -m bench.encoder_speedup --configs vit_s vit_b --repeats 9
+    python -m bench.encoder_speedup --batches 1 --threads 2 --linear torch onednn
 
 Variants (all run the full HMR2 forward: encoder + SMPL head):
 - base: the unmerged model, 192 tokens in every block;
@@ -13,7 +14,9 @@ Variants (all run the full HMR2 forward: encoder + SMPL head):
   floor that matching, keys and proportional attention add to.
 Runs are interleaved (one of each variant per round) after one warm-up round; each cell is the median, and
 "per-round speed-up" is the median of base/variant within each round (robust to load from other processes
-drifting between rounds). MACs are
+drifting between rounds). --linear runs every variant with torch's default linear kernel and/or oneDNN's
+(accel/cpu_linear.py, the node's CPU default), interleaved too; "speed-up" compares within one kernel, "vs torch
+base" against the unmerged model on torch's default kernel (the stock PyTorch HMR2.0). MACs are
 counted by torch's flop counter on the meta device (matmuls and attention products). "matching" is the time of
 the bipartite merges alone (same shapes), as a share of the both-variant's time.
 """
@@ -31,6 +34,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.vit_forward import random_model
+from fasthmr_ros.accel.cpu_linear import use_cpu_linear
 from fasthmr_ros.model.eclm import merged_blocks
 from fasthmr_ros.model.hmr2 import HMR2
 from fasthmr_ros.model.tome import MergeState, TokenMergingConfig, bipartite_merge, forward_merged, merge_schedule
@@ -91,9 +95,13 @@ def matching_only(model: HMR2, masks: torch.Tensor, config: TokenMergingConfig) 
     return run
 
 
-def variant_functions(model: HMR2, masks: torch.Tensor) -> dict[str, Callable[[torch.Tensor], object]]:
+def variant_functions(
+    model: HMR2, masks: torch.Tensor, linear: str = "torch"
+) -> dict[str, Callable[[torch.Tensor], object]]:
     config = TokenMergingConfig()
     eclm = layer_merged(model, eclm_runs(len(model.backbone.blocks)))
+    for module in (model, eclm):
+        use_cpu_linear(module, linear)
     schedule = merge_schedule(model.config.backbone.num_patches, config)
     return {
         "base": model,
@@ -129,18 +137,24 @@ def real_masks(count: int) -> torch.Tensor:
     return crops.token_masks[torch.arange(count) % len(crops)]
 
 
-def time_config(name: str, batches: list[int], repeats: int, masks_all: torch.Tensor) -> None:
+def time_config(name: str, batches: list[int], repeats: int, masks_all: torch.Tensor, linears: list[str]) -> None:
     macs = gmacs_per_person(name, masks_all[:1])
-    model = random_model(name)
-    schedule = merge_schedule(model.config.backbone.num_patches, TokenMergingConfig())
-    depth, depth_eclm = len(model.backbone.blocks), len(model.backbone.blocks) - name_removed(model)
+    with torch.device("meta"):
+        shape_only = HMR2(name)  # for shapes and counts; no weights
+    schedule = merge_schedule(shape_only.config.backbone.num_patches, TokenMergingConfig())
     for batch in batches:
         masks = masks_all[:batch]
         images = torch.randn(batch, 3, 256, 192)
-        variants = variant_functions(model, masks)
+        # one model per kernel: switching a shared model's kernels between runs would also be timed
+        variants = {
+            (linear, key): fn
+            for linear in linears
+            for key, fn in variant_functions(random_model(name), masks, linear).items()
+        }
+        model_depth = shape_only.config.backbone.depth
         with torch.inference_mode():
-            times: dict[str, list[float]] = {key: [] for key in variants}
-            match = matching_only(model, masks, TokenMergingConfig())
+            times: dict[tuple[str, str], list[float]] = {key: [] for key in variants}
+            match = matching_only(shape_only, masks, TokenMergingConfig())
             match_times = []
             for round_index in range(repeats + 1):
                 for key, fn in variants.items():
@@ -154,20 +168,26 @@ def time_config(name: str, batches: list[int], repeats: int, masks_all: torch.Te
                     match_times.append(time.perf_counter() - start)
         median = {key: 1e3 * statistics.median(values) for key, values in times.items()}
         matching_ms = 1e3 * statistics.median(match_times)
-        for key in variants:
-            blocks = depth_eclm if key in ("eclm", "both", "ideal") else depth
+        stock = median[(linears[0], "base")]
+        for linear, key in variants:
+            base = median[(linear, "base")]
+            blocks = model_depth - removed_blocks(model_depth) if key in ("eclm", "both", "ideal") else model_depth
             tokens = f"192->{192 - sum(schedule)}" if key in ("tome", "both", "ideal") else "192"
-            extra = f"{100 * matching_ms / median['both']:.1f}%" if key == "both" else ""
+            extra = f"{100 * matching_ms / median[(linear, 'both')]:.1f}%" if key == "both" else ""
+            per_round = statistics.median(
+                b / v for b, v in zip(times[(linear, "base")], times[(linear, key)], strict=True)
+            )
             cells = [
-                name, batch, key, blocks, tokens, f"{macs[key]:.1f}", f"{macs['base'] / macs[key]:.2f}x",
-                f"{median[key]:.0f}", f"{median[key] / batch:.0f}", f"{median['base'] / median[key]:.2f}x",
-                f"{statistics.median(b / v for b, v in zip(times['base'], times[key], strict=True)):.2f}x", extra,
+                name, batch, linear, key, blocks, tokens, f"{macs[key]:.1f}", f"{macs['base'] / macs[key]:.2f}x",
+                f"{median[(linear, key)]:.0f}", f"{median[(linear, key)] / batch:.0f}",
+                f"{base / median[(linear, key)]:.2f}x", f"{per_round:.2f}x",
+                f"{stock / median[(linear, key)]:.2f}x", extra,
             ]  # fmt: skip
             print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
 
-def name_removed(model: HMR2) -> int:
-    return sum(last - first for first, last in eclm_runs(len(model.backbone.blocks)))
+def removed_blocks(depth: int) -> int:
+    return sum(last - first for first, last in eclm_runs(depth))
 
 
 def main() -> None:
@@ -176,15 +196,23 @@ def main() -> None:
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (after one warm-up round)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--linear",
+        nargs="+",
+        choices=["torch", "onednn"],
+        default=["torch", "onednn"],
+        help="linear-layer kernels to time; the first is the reference of 'vs torch base'",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     masks = real_masks(max(args.batches))
     print(f"threads {torch.get_num_threads()}, person tokens per crop {masks.reshape(len(masks), -1).sum(1).tolist()}")
-    columns = ["config", "batch", "variant", "blocks", "tokens", "GMAC/person", "MAC ratio", "ms", "ms/person"]
-    print("| " + " | ".join([*columns, "speed-up", "per-round speed-up", "matching"]) + " |")
-    print("|---" * 12 + "|")
+    columns = ["config", "batch", "linear", "variant", "blocks", "tokens", "GMAC/person", "MAC ratio", "ms",
+               "ms/person", "speed-up", "per-round speed-up", f"vs {args.linear[0]} base", "matching"]  # fmt: skip
+    print("| " + " | ".join(columns) + " |")
+    print("|---" * len(columns) + "|")
     for name in args.configs:
-        time_config(name, args.batches, args.repeats, masks)
+        time_config(name, args.batches, args.repeats, masks, args.linear)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ class NodeParams:
     backend: str = "torch"  # encoder + head: "torch", "onnxruntime" or "tensorrt" (falls back with one log line)
     precision: str = "fp32"  # fp32 (reference) | fp16 | bf16 (torch, tensorrt) | int8 (tensorrt, calibrated engine)
     cuda_graphs: bool = False  # torch on CUDA: replay the encoder as CUDA graphs at batch max_people
+    cpu_linear: str = "onednn"  # torch on CPU, fp32: "onednn" (faster linear layers) | "torch" (torch's default)
     accel_model: str = ""  # `fasthmr export` .onnx for onnxruntime/tensorrt; "" = export into accel_cache on first use
     accel_cache: str = ""  # ONNX exports + TensorRT engines; "" = $FASTHMR_CACHE or ~/.cache/fasthmr
     decoder: bool = True  # streaming temporal decoder on/off

@@ -37,6 +37,7 @@ class PipelineConfig:
     backend: str = "torch"  # torch | onnxruntime | tensorrt
     precision: str = "fp32"  # fp32 | fp16 | bf16 | int8 (tensorrt)
     cuda_graphs: bool = False
+    cpu_linear: str = "onednn"  # onednn | torch (CPU fp32 linear layers)
     accel_model: str = ""  # exported .onnx; "" = export into accel_cache
     accel_cache: str = ""
     decoder: bool = True

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from fasthmr_ros.accel.backends import check_backend_settings, choose_backend
+from fasthmr_ros.accel.cpu_linear import CPU_LINEAR_CHOICES, onednn_problem, use_cpu_linear
 from fasthmr_ros.accel.graph_runtime import GraphRuntime, hmr_output, merged_notes
 from fasthmr_ros.accel.static_batch import run_static_batch
 from fasthmr_ros.accel.torch_speed import CudaGraphRunner, PinnedUploader, apply_precision
@@ -46,6 +47,8 @@ class HmrRuntime:
     (merging without masks would merge people) and last_notes says so. last_notes holds the last call's counters.
     precision: fp32 (reference) | fp16 | bf16 for the encoder (the head stays fp32). cuda_graphs: capture each
     path (merged/base) once at batch `graph_batch` and replay it (crops padded to that batch); CUDA only.
+    cpu_linear: "onednn" runs the linear layers through oneDNN on CPU in float32 (accel/cpu_linear.py; falls back
+    to "torch", with cpu_linear_note saying why, where oneDNN cannot run); ignored on other devices/precisions.
     """
 
     backend = "torch"
@@ -58,6 +61,7 @@ class HmrRuntime:
         precision: str = "fp32",
         cuda_graphs: bool = False,
         graph_batch: int = 4,
+        cpu_linear: str = "torch",
     ) -> None:
         self.model = model
         self.description = description
@@ -70,6 +74,8 @@ class HmrRuntime:
         self.device = next(model.parameters()).device
         self.precision = precision
         self.dtype = apply_precision(model, precision)
+        self.cpu_linear, self.cpu_linear_note = self._choose_cpu_linear(cpu_linear)
+        use_cpu_linear(model, self.cpu_linear)
         self.upload = PinnedUploader(self.device)
         self._graphs: dict[str, CudaGraphRunner] | None = None
         self.graph_batch = max(1, graph_batch)
@@ -81,7 +87,18 @@ class HmrRuntime:
         layers = plan.summary() if plan is not None else f"{len(model.backbone.blocks)} blocks, no layer merging"
         tokens = describe(token_merging, num_tokens) if token_merging is not None else "no token merging"
         speed = f"torch {precision}" + (f", CUDA graphs (batch {self.graph_batch})" if cuda_graphs else "")
+        if self.cpu_linear == "onednn":
+            speed += ", oneDNN linears"
         self.settings_text = f"{model.config.name}, {layers}, {tokens}, {speed}"
+
+    def _choose_cpu_linear(self, requested: str) -> tuple[str, str]:
+        """(linear kernel to use, one-line note when the request could not be honoured)."""
+        if requested not in CPU_LINEAR_CHOICES:
+            raise ValueError(f"cpu_linear {requested!r}: choose one of {', '.join(CPU_LINEAR_CHOICES)}")
+        if requested == "torch" or self.device.type != "cpu" or self.dtype != torch.float32:
+            return "torch", ""
+        problem = onednn_problem()
+        return ("torch", f"cpu_linear onednn -> torch: {problem}") if problem else ("onednn", "")
 
     def _merged(self, images: torch.Tensor, masks: torch.Tensor | None) -> dict[str, torch.Tensor]:
         assert masks is not None and self.token_merging is not None
@@ -153,7 +170,8 @@ def _log_stderr(text: str) -> None:
 
 def load_runtime(config, device: torch.device, log: Callable[[str], None] = _log_stderr) -> HmrRuntime | GraphRuntime:
     """config: anything with checkpoint, model_config and optionally merge_plan, token_merging, token_budget,
-    backend, precision, cuda_graphs, accel_model, accel_cache, max_people, threads (PipelineConfig has them all).
+    backend, precision, cuda_graphs, cpu_linear, accel_model, accel_cache, max_people, threads (PipelineConfig has
+    them all).
 
     The runtime's fallback_note is the one line to log when the requested backend cannot run here (it says which
     one runs instead); log receives progress lines (first-use export, engine builds)."""
@@ -185,6 +203,7 @@ def load_runtime(config, device: torch.device, log: Callable[[str], None] = _log
         token_merging = TokenMergingConfig(budget=int(getattr(config, "token_budget", TokenMergingConfig.budget)))
     cuda_graphs = bool(getattr(config, "cuda_graphs", False))
     batch = int(getattr(config, "max_people", 4) or 4)
-    runtime = HmrRuntime(model, description, token_merging, precision, cuda_graphs, batch)
-    runtime.fallback_note = note
+    cpu_linear = str(getattr(config, "cpu_linear", "torch"))
+    runtime = HmrRuntime(model, description, token_merging, precision, cuda_graphs, batch, cpu_linear)
+    runtime.fallback_note = "; ".join(text for text in (note, runtime.cpu_linear_note) if text)
     return runtime
