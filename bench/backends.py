@@ -8,8 +8,9 @@ The merged encoder is ECLM (a fixed merge removing depth/8 blocks, vit_h 32 -> 2
 Mask-ToMe (budget 90) with upright elliptical person masks (accel.onnx_export.sample_inputs). Each variant runs
 the full encoder + SMPL head on the same crops.
 
-CPU: PyTorch fp32 vs onnxruntime (CPUExecutionProvider) on the graph `fasthmr export` writes, at a static batch;
-torch.set_num_threads and onnxruntime's intra-op threads are set equal. One warm-up, then `repeats` interleaved
+CPU: PyTorch fp32 (torch's default linear kernel, and oneDNN's: `cpu_linear`, accel/cpu_linear.py) vs onnxruntime
+(CPUExecutionProvider) on the graph `fasthmr export` writes, at a static batch; torch.set_num_threads and
+onnxruntime's intra-op threads are set equal. One warm-up, then `repeats` interleaved
 rounds (one run of each variant per round); cells are medians, "ratio" the median of the per-round ratios.
 GPU (--device cuda): base fp32, merged fp32/fp16/bf16, merged fp16 + CUDA graphs, and onnxruntime (CUDA provider)
 / TensorRT fp16 where installed; the device is synchronised around every timed call.
@@ -29,6 +30,7 @@ import torch
 
 from bench.encoder_speedup import eclm_runs
 from bench.vit_forward import random_model
+from fasthmr_ros.accel.cpu_linear import use_cpu_linear
 from fasthmr_ros.accel.onnx_export import export_encoder, sample_inputs
 from fasthmr_ros.accel.static_batch import run_static_batch
 from fasthmr_ros.accel.torch_speed import CudaGraphRunner, apply_precision
@@ -65,8 +67,8 @@ def cpu_table(configs: list[str], batches: list[int], repeats: int, threads: int
 
     torch.set_num_threads(threads)
     print(f"CPU, {threads} thread(s) for torch and onnxruntime {ort.__version__}, torch {torch.__version__}")
-    print("| config | batch | torch ms | onnxruntime ms | torch ms/crop | onnxruntime ms/crop | torch/onnxruntime "
-          "| export s | max abs err |")  # fmt: skip
+    print("| config | batch | torch ms/crop | torch oneDNN ms/crop | onnxruntime ms/crop | torch/onnxruntime "
+          "| torch oneDNN/onnxruntime | export s | max abs err |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     token_merging = TokenMergingConfig()
     for name in configs:
@@ -82,19 +84,24 @@ def cpu_table(configs: list[str], batches: list[int], repeats: int, threads: int
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             feed = {"images": images.numpy(), "token_masks": masks.numpy()}
 
-            def run_torch(model=model, images=images, masks=masks) -> object:
+            def run_torch(linear: str, model=model, images=images, masks=masks) -> object:
+                use_cpu_linear(model, linear)  # one model for both kernels (vit_h twice would not fit with ORT's)
                 with torch.inference_mode():
                     return forward_merged(model, images, masks, token_merging)
 
             def run_ort(session=session, feed=feed) -> object:
                 return session.run(None, feed)
 
-            times = interleaved({"torch": run_torch, "ort": run_ort}, repeats, lambda: None)
-            torch_ms, ort_ms = (statistics.median(times[k]) * 1e3 for k in ("torch", "ort"))
-            ratio = statistics.median(a / b for a, b in zip(times["torch"], times["ort"], strict=True))
+            runners = {"torch": lambda: run_torch("torch"), "onednn": lambda: run_torch("onednn"), "ort": run_ort}
+            times = interleaved(runners, repeats, lambda: None)
+            torch_ms, onednn_ms, ort_ms = (statistics.median(times[k]) * 1e3 for k in ("torch", "onednn", "ort"))
+            ratio, onednn_ratio = (
+                statistics.median(a / b for a, b in zip(times[key], times["ort"], strict=True))
+                for key in ("torch", "onednn")
+            )
             graph = sidecar["graphs"]["merged"]
-            print(f"| {name} (merged) | {batch} | {torch_ms:,.0f} | {ort_ms:,.0f} | {torch_ms / batch:,.1f} | "
-                  f"{ort_ms / batch:,.1f} | {ratio:.2f}x | {graph['export_s']:.0f} | "
+            print(f"| {name} (merged) | {batch} | {torch_ms / batch:,.1f} | {onednn_ms / batch:,.1f} | "
+                  f"{ort_ms / batch:,.1f} | {ratio:.2f}x | {onednn_ratio:.2f}x | {graph['export_s']:.0f} | "
                   f"{max(graph['max_abs_error'].values()):.1e} |", flush=True)  # fmt: skip
             del session
             for file in scratch.glob(f"{name}-b{batch}*"):

@@ -3,9 +3,11 @@ for autograd, other dtypes and a torch without oneDNN (that last one simulated: 
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from functools import partial
 
+import onnx
 import pytest
 import torch
 from _merged_data import random_model, real_crops
@@ -59,6 +61,11 @@ def test_autograd_and_other_dtypes_fall_through_to_nn_linear() -> None:
     with torch.inference_mode():
         assert ONEDNN_OP not in ops_called(lambda: half(x.to(torch.bfloat16)))
         assert half(x.to(torch.bfloat16)).dtype == torch.bfloat16
+    buffer = io.BytesIO()
+    with torch.inference_mode():  # the ONNX exporter traces the layer: it must record a plain linear
+        torch.onnx.export(layer.float(), (x,), buffer, dynamo=False, input_names=["x"])
+    ops = {node.op_type for node in onnx.load_from_string(buffer.getvalue()).graph.node}
+    assert ops & {"Gemm", "MatMul"}, ops
     with pytest.raises(ValueError, match="cpu_linear 'blas': choose one of onednn, torch"):
         use_cpu_linear(layer, "blas")
 

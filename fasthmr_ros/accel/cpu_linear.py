@@ -7,8 +7,8 @@ vit_h linears 11% faster at 192 tokens and 15% at 90 with 1 thread, 26% and 33% 
 (`python -m bench.encoder_speedup` has the whole-model figures). Results equal F.linear to float32 rounding.
 
 The swap changes only the class of each nn.Linear (names, parameters and state_dict stay), runs only for float32
-tensors on CPU with autograd off (the op has no backward), and otherwise falls through to nn.Linear, so training,
-CUDA, half precision and ONNX export are untouched.
+tensors on CPU with autograd off (the op has no backward) and outside tracing, and otherwise falls through to
+nn.Linear, so training, CUDA, half precision and ONNX export are untouched.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class OneDnnLinear(nn.Linear):
             and x.dtype == torch.float32
             and self.weight.dtype == torch.float32
             and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad))
+            and not torch.jit.is_tracing()  # ONNX export traces: it must see a plain linear
         )
         return _onednn_linear(x, self.weight, self.bias) if usable else F.linear(x, self.weight, self.bias)
 
