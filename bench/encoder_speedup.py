@@ -35,6 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.vit_forward import random_model
 from fasthmr_ros.accel.cpu_linear import use_cpu_linear
+from fasthmr_ros.accel.torch_speed import apply_precision
 from fasthmr_ros.model.eclm import merged_blocks
 from fasthmr_ros.model.hmr2 import HMR2
 from fasthmr_ros.model.tome import MergeState, TokenMergingConfig, bipartite_merge, forward_merged, merge_schedule
@@ -98,18 +99,23 @@ def matching_only(model: HMR2, masks: torch.Tensor, config: TokenMergingConfig) 
 def variant_functions(
     model: HMR2, masks: torch.Tensor, linear: str = "torch"
 ) -> dict[str, Callable[[torch.Tensor], object]]:
+    """linear: "torch" | "onednn" (the float32 kernel) | "bf16" (encoder in bfloat16, head float32: what
+    `precision: bf16` runs; images are cast inside)."""
     config = TokenMergingConfig()
+    dtype = apply_precision(model, "bf16") if linear == "bf16" else torch.float32
     eclm = layer_merged(model, eclm_runs(len(model.backbone.blocks)))
-    for module in (model, eclm):
-        use_cpu_linear(module, linear)
+    if linear != "bf16":
+        for module in (model, eclm):
+            use_cpu_linear(module, linear)
     schedule = merge_schedule(model.config.backbone.num_patches, config)
-    return {
+    functions: dict[str, Callable[[torch.Tensor], object]] = {
         "base": model,
         "eclm": eclm,
         "tome": lambda images: forward_merged(model, images, masks, config),
         "both": lambda images: forward_merged(eclm, images, masks, config),
         "ideal": partial(ideal_forward, eclm, schedule=schedule),
     }
+    return {key: (lambda images, fn=fn: fn(images.to(dtype))) for key, fn in functions.items()}
 
 
 def gmacs_per_person(name: str, mask: torch.Tensor) -> dict[str, float]:
@@ -199,9 +205,10 @@ def main() -> None:
     parser.add_argument(
         "--linear",
         nargs="+",
-        choices=["torch", "onednn"],
+        choices=["torch", "onednn", "bf16"],
         default=["torch", "onednn"],
-        help="linear-layer kernels to time; the first is the reference of 'vs torch base'",
+        help="linear-layer kernels to time (bf16: the encoder in bfloat16, `precision: bf16`); the first is the "
+        "reference of 'vs <first> base'",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
