@@ -8,17 +8,21 @@ Crops: evenly sampled frames of the Sports2D and Pose2Sim footage, people and ma
 (fasthmr_ros.masks) or MediaPipe Pose. Error: the body model's 24 joints (embedded body model unless --smpl-model)
 from each variant's pose and shape, pelvis-aligned, against the base model's joints on the same crop (MPJPE, mm),
 plus the largest per-crop error. ECLM uses --plan if given, else a fixed merge of the top blocks (depth/8 removed).
-With random weights this is a plumbing check of how much each variant moves the output, not an accuracy figure.
+The CPU speed modes (oneDNN linears, bf16 encoder) are measured the same way. With random weights this is a
+plumbing check of how much each variant moves the output, not an accuracy figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 from dataclasses import replace
 
 import torch
 
 from bench.encoder_speedup import eclm_runs, layer_merged
+from fasthmr_ros.accel.cpu_linear import use_cpu_linear
+from fasthmr_ros.accel.torch_speed import apply_precision
 from fasthmr_ros.footage import fetch
 from fasthmr_ros.footage_crops import crops_from_videos
 from fasthmr_ros.model.body import load_body_model
@@ -81,6 +85,14 @@ def main() -> None:
     for name, config in TOME_CHOICES.items():
         variants[name] = lambda im, m, c=config: forward_merged(model, im, m, c).output
     variants["eclm + tome"] = lambda im, m: forward_merged(eclm, im, m, TOME).output
+    # The CPU speed modes, on the same crops: oneDNN linears (cpu_linear) and the encoder in bf16 (precision).
+    onednn = copy.deepcopy(model)
+    use_cpu_linear(onednn, "onednn")
+    variants["oneDNN linears (base)"] = lambda im, m: onednn(im)
+    half = copy.deepcopy(model)
+    apply_precision(half, "bf16")
+    variants["bf16 encoder (base)"] = lambda im, m: half(im.bfloat16())
+    variants["bf16 encoder + tome"] = lambda im, m: forward_merged(half, im.bfloat16(), m, TOME).output
 
     def joints_of(fn) -> torch.Tensor:
         out = []
