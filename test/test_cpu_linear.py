@@ -47,6 +47,8 @@ def test_onednn_linear_matches_nn_linear_and_uses_onednn() -> None:
         assert use_cpu_linear(layer, "torch") == 1 and type(layer) is nn.Linear
 
 
+@pytest.mark.filterwarnings("ignore:.*TorchScript-based ONNX export.*:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The feature will be removed:DeprecationWarning")
 def test_autograd_and_other_dtypes_fall_through_to_nn_linear() -> None:
     torch.manual_seed(0)
     layer, reference = nn.Linear(16, 8), nn.Linear(16, 8)
