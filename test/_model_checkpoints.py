@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from fasthmr_ros.model.hmr2 import HMR2
+from fasthmr_ros.pipeline import PipelineConfig
 
 
 def write_official_checkpoint(path: Path, config: str = "tiny", seed: int = 0) -> HMR2:
@@ -53,3 +54,8 @@ def write_official_checkpoint(path: Path, config: str = "tiny", seed: int = 0) -
             else:
                 sys.modules[name] = module
     return model
+
+
+def runtime_config(checkpoint: str = "", **settings) -> PipelineConfig:
+    """The pipeline's own config (what the node hands load_runtime) for a tiny checkpoint, one torch thread."""
+    return PipelineConfig(**{"checkpoint": checkpoint, "model_config": "tiny", "threads": 1, **settings})

@@ -4,13 +4,13 @@ for autograd, other dtypes and a torch without oneDNN (that last one simulated: 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from functools import partial
 
 import onnx
 import pytest
 import torch
 from _merged_data import random_model, real_crops
+from _model_checkpoints import runtime_config
 from torch import nn
 from torch.profiler import profile
 
@@ -96,20 +96,12 @@ def test_runtime_with_onednn_linears_matches_torch_linears_on_real_crops() -> No
         HmrRuntime(random_model("tiny"), "bad", cpu_linear="mkl")
 
 
-@dataclass
-class RuntimeConfig:
-    checkpoint: str = ""
-    model_config: str = "vit_h"
-    cpu_linear: str = "onednn"
-    threads: int = 1
-
-
 def test_load_runtime_takes_cpu_linear_and_falls_back_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    runtime = load_runtime(RuntimeConfig(), torch.device("cpu"))  # the embedded demo model
+    runtime = load_runtime(runtime_config(), torch.device("cpu"))  # the embedded demo model
     assert runtime.cpu_linear == "onednn" and runtime.fallback_note == ""
-    assert load_runtime(RuntimeConfig(cpu_linear="torch"), torch.device("cpu")).cpu_linear == "torch"
+    assert load_runtime(runtime_config(cpu_linear="torch"), torch.device("cpu")).cpu_linear == "torch"
     # A torch build without oneDNN (e.g. some ARM wheels) cannot be installed here: simulate its answer.
     monkeypatch.setattr(cpu_linear.torch.backends.mkldnn, "is_available", lambda: False)
-    fallback = load_runtime(RuntimeConfig(), torch.device("cpu"))
+    fallback = load_runtime(runtime_config(), torch.device("cpu"))
     assert fallback.cpu_linear == "torch"
     assert fallback.fallback_note == "cpu_linear onednn -> torch: this torch build has no oneDNN (mkldnn)"

@@ -8,14 +8,15 @@ import json
 import shutil
 import sys
 import types
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import onnx
 import pytest
 import torch
 from _merged_data import random_model, real_crops
-from _model_checkpoints import write_official_checkpoint
+from _model_checkpoints import runtime_config, write_official_checkpoint
 from onnx import TensorProto, helper
 
 from fasthmr_ros.accel import tensorrt_engine
@@ -33,6 +34,7 @@ from fasthmr_ros.node_params import NodeParams
 from fasthmr_ros.paths import footage_dir
 
 CLIP = "pose2sim_single_cam01.mp4"  # MediaPipe finds the person in every frame
+RuntimeConfig = partial(runtime_config, backend="onnxruntime", max_people=3)
 FALLBACK_LINE = "backend tensorrt unavailable (TensorRT needs a CUDA device, device is cpu): using onnxruntime"
 
 
@@ -63,21 +65,6 @@ def exported(checkpoints: tuple[Path, Path], tmp_path_factory: pytest.TempPathFa
             "--video", str(footage_dir() / CLIP), "--frames", "3"]  # fmt: skip
     assert main(argv) == 0
     return out
-
-
-@dataclass
-class RuntimeConfig:
-    checkpoint: str
-    model_config: str = "tiny"
-    merge_plan: str = ""
-    token_merging: bool = True
-    token_budget: int = 90
-    backend: str = "onnxruntime"
-    precision: str = "fp32"
-    accel_model: str = ""
-    accel_cache: str = ""
-    max_people: int = 3
-    threads: int = 1
 
 
 def test_backend_choice_and_fallback_lines() -> None:

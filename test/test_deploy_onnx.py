@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from _merged_data import random_model, real_crops
-from _model_checkpoints import write_official_checkpoint
+from _model_checkpoints import runtime_config, write_official_checkpoint
 
 from fasthmr_ros.accel.graph_runtime import GraphRuntime
 from fasthmr_ros.accel.onnx_backend import OnnxGraph
@@ -29,6 +29,9 @@ def fitting_crops(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     crops = real_crops()
     fits = crops.token_masks.reshape(len(crops), -1).sum(dim=1) <= 89
     return crops.images[fits][:count], crops.token_masks[fits][:count]
+
+
+RuntimeConfig = partial(runtime_config, backend="onnxruntime", max_people=2)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -122,21 +125,6 @@ def test_static_batch_pads_and_chunks_without_changing_results(tmp_path: Path) -
         torch.testing.assert_close(out["pose_6d"], want, atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="3 crops but 2 token masks"):
         run_static_batch(graph.run, 2, images[:3], masks[:2])
-
-
-@dataclass
-class RuntimeConfig:
-    checkpoint: str
-    model_config: str = "tiny"
-    merge_plan: str = ""
-    token_merging: bool = True
-    token_budget: int = 90
-    backend: str = "onnxruntime"
-    precision: str = "fp32"
-    accel_model: str = ""
-    accel_cache: str = ""
-    max_people: int = 2
-    threads: int = 1
 
 
 @pytest.fixture(scope="module")
