@@ -75,7 +75,7 @@ class HmrRuntime:
         self.precision = precision
         self.dtype = apply_precision(model, precision)
         self.cpu_linear, self.cpu_linear_note = self._choose_cpu_linear(cpu_linear)
-        use_cpu_linear(model, self.cpu_linear)
+        switched = use_cpu_linear(model, self.cpu_linear)
         self.upload = PinnedUploader(self.device)
         self._graphs: dict[str, CudaGraphRunner] | None = None
         self.graph_batch = max(1, graph_batch)
@@ -88,7 +88,7 @@ class HmrRuntime:
         tokens = describe(token_merging, num_tokens) if token_merging is not None else "no token merging"
         speed = f"torch {precision}" + (f", CUDA graphs (batch {self.graph_batch})" if cuda_graphs else "")
         if self.cpu_linear == "onednn":
-            speed += ", oneDNN linears"
+            speed += f", oneDNN linears ({switched} layers; smaller ones stay on torch)"
         self.settings_text = f"{model.config.name}, {layers}, {tokens}, {speed}"
 
     def _choose_cpu_linear(self, requested: str) -> tuple[str, str]:
