@@ -148,16 +148,17 @@ def time_config(name: str, batches: list[int], repeats: int, masks_all: torch.Te
     with torch.device("meta"):
         shape_only = HMR2(name)  # for shapes and counts; no weights
     schedule = merge_schedule(shape_only.config.backbone.num_patches, TokenMergingConfig())
+    model_depth = shape_only.config.backbone.depth
+    # one model per kernel, built once: switching a shared model's kernels between runs would also be timed
+    models = {linear: random_model(name) for linear in linears}
     for batch in batches:
         masks = masks_all[:batch]
         images = torch.randn(batch, 3, 256, 192)
-        # one model per kernel: switching a shared model's kernels between runs would also be timed
         variants = {
             (linear, key): fn
             for linear in linears
-            for key, fn in variant_functions(random_model(name), masks, linear).items()
+            for key, fn in variant_functions(models[linear], masks, linear).items()
         }
-        model_depth = shape_only.config.backbone.depth
         with torch.inference_mode():
             times: dict[tuple[str, str], list[float]] = {key: [] for key in variants}
             match = matching_only(shape_only, masks, TokenMergingConfig())
