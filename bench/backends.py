@@ -30,13 +30,13 @@ import torch
 
 from bench.encoder_speedup import eclm_runs
 from bench.vit_forward import random_model
-from fasthmr_ros.accel.cpu_linear import use_cpu_linear
-from fasthmr_ros.accel.onnx_export import export_encoder, sample_inputs
-from fasthmr_ros.accel.static_batch import run_static_batch
-from fasthmr_ros.accel.torch_speed import CudaGraphRunner, apply_precision
 from fasthmr_ros.model.eclm import MergePlan, apply_plan
 from fasthmr_ros.model.hmr2 import HMR2
 from fasthmr_ros.model.tome import TokenMergingConfig, forward_merged
+from fasthmr_ros.runtime.cpu_linear import use_cpu_linear
+from fasthmr_ros.runtime.onnx_export import export_encoder, sample_inputs
+from fasthmr_ros.runtime.static_batch import run_static_batch
+from fasthmr_ros.runtime.torch_speed import CudaGraphRunner, apply_precision
 
 Runner = Callable[[], object]
 
@@ -148,18 +148,18 @@ def gpu_runners(name: str, batch: int, device: torch.device, scratch: Path) -> d
     onnx_path = scratch / f"{name}-b{batch}.onnx"
     export_encoder(merged_model(name), onnx_path, batch, token_merging, {"fingerprint": "random"},
                    sample=(images, masks), tolerance=math.inf, include_base=False)  # fmt: skip
-    from fasthmr_ros.accel.backends import onnxruntime_missing, tensorrt_missing
+    from fasthmr_ros.runtime.backends import onnxruntime_missing, tensorrt_missing
 
     if not onnxruntime_missing(device):
-        from fasthmr_ros.accel.onnx_backend import OnnxGraph
+        from fasthmr_ros.runtime.onnx_backend import OnnxGraph
 
         ort_graph = OnnxGraph(onnx_path, device)
         runners["onnxruntime CUDA fp32"] = lambda: ort_graph.run(images, masks)
     else:
         print(f"(onnxruntime on CUDA skipped: {onnxruntime_missing(device)})")
     if not tensorrt_missing(device):
-        from fasthmr_ros.accel.onnx_export import read_export
-        from fasthmr_ros.accel.tensorrt_engine import TensorRTGraph, ensure_engine
+        from fasthmr_ros.runtime.onnx_export import read_export
+        from fasthmr_ros.runtime.tensorrt_engine import TensorRTGraph, ensure_engine
 
         sha = read_export(onnx_path)["graphs"]["merged"]["sha256"]
         engine = TensorRTGraph(ensure_engine(onnx_path, sha, "merged", scratch, "fp16", device), device)

@@ -21,7 +21,7 @@ from scipy.ndimage import gaussian_filter
 
 from fasthmr_ros.footage import fetch
 from fasthmr_ros.paths import footage_dir
-from fasthmr_ros.preprocess import _normalise, blur_sigma, crop_people, crop_transform, expand_boxes
+from fasthmr_ros.perception.preprocess import _normalise, blur_sigma, crop_people, crop_transform, expand_boxes
 
 CASES = {
     # clip: (near box needing blur, far box without blur)

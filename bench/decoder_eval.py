@@ -1,5 +1,5 @@
 """Accuracy of the streaming decoder vs per-frame input and a tuned One-Euro filter, on held-out synthetic motions
-with simulated HMR errors (fasthmr_ros.synth.hmr_errors).
+with simulated HMR errors (fasthmr_ros.training.synth.hmr_errors).
 
     python -m bench.decoder_eval [--decoder PATH] [--clips 32] [--seconds 10] [--json out.json]
 
@@ -16,10 +16,11 @@ import time
 
 import torch
 
-from fasthmr_ros.model.diffusion import StreamingDecoder, load_decoder
-from fasthmr_ros.synth.evaluate import make_eval_set, motion_metrics, one_euro_batch, run_online, tune_one_euro
-from fasthmr_ros.synth.hmr_errors import HMRErrorModel
-from fasthmr_ros.synth.motion import KINDS, synthetic_motion_set
+from fasthmr_ros.perception.decoder_stream import StreamingDecoder
+from fasthmr_ros.runtime.decoder_files import load_decoder
+from fasthmr_ros.training.decoder_eval import make_eval_set, motion_metrics, one_euro_batch, run_online, tune_one_euro
+from fasthmr_ros.training.synth.hmr_errors import HMRErrorModel
+from fasthmr_ros.training.synth.motion import KINDS, synthetic_motion_set
 
 TEST_SEED = 20_000  # held out: training uses seeds < 10000, validation 10000
 TUNE_SEED = 30_000

@@ -15,10 +15,13 @@ import time
 
 import torch
 
-from fasthmr_ros.model.diffusion import DecoderConfig, DiffusionDecoder, StreamingDecoder, load_decoder
-from fasthmr_ros.one_euro import OneEuroPoseFilter
-from fasthmr_ros.synth.hmr_errors import HMRErrorModel
-from fasthmr_ros.synth.motion import synthetic_motion_set
+from fasthmr_ros.model.decoder import DiffusionDecoder
+from fasthmr_ros.model.decoder_net import DecoderConfig
+from fasthmr_ros.perception.decoder_stream import StreamingDecoder
+from fasthmr_ros.runtime.decoder_files import load_decoder
+from fasthmr_ros.training.one_euro import OneEuroPoseFilter
+from fasthmr_ros.training.synth.hmr_errors import HMRErrorModel
+from fasthmr_ros.training.synth.motion import synthetic_motion_set
 
 
 def _median_ms(update, frames: torch.Tensor, ids: list[int], warmup: int, repeats: int, sync) -> float:

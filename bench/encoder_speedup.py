@@ -34,11 +34,11 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.vit_forward import random_model
-from fasthmr_ros.accel.cpu_linear import use_cpu_linear
-from fasthmr_ros.accel.torch_speed import apply_precision
 from fasthmr_ros.model.eclm import merged_blocks
 from fasthmr_ros.model.hmr2 import HMR2
 from fasthmr_ros.model.tome import MergeState, TokenMergingConfig, bipartite_merge, forward_merged, merge_schedule
+from fasthmr_ros.runtime.cpu_linear import use_cpu_linear
+from fasthmr_ros.runtime.torch_speed import apply_precision
 
 
 def eclm_runs(depth: int) -> list[tuple[int, int]]:
@@ -133,8 +133,8 @@ def gmacs_per_person(name: str, mask: torch.Tensor) -> dict[str, float]:
 def real_masks(count: int) -> torch.Tensor:
     """Person token masks of real crops (Sports2D, MediaPipe masks), repeated to `count`."""
     from fasthmr_ros.footage import fetch
-    from fasthmr_ros.footage_crops import crops_from_videos
     from fasthmr_ros.paths import footage_dir
+    from fasthmr_ros.perception.footage_crops import crops_from_videos
 
     fetch(["sports2d_demo.mp4"])
     crops = crops_from_videos([footage_dir() / "sports2d_demo.mp4"], frames_per_video=max(8, 2 * count), max_people=1)

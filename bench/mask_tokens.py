@@ -18,7 +18,7 @@ import numpy as np
 
 from fasthmr_ros.footage import fetch
 from fasthmr_ros.paths import footage_dir
-from fasthmr_ros.preprocess import crop_people
+from fasthmr_ros.perception.preprocess import crop_people
 
 CLIPS = ("sports2d_demo.mp4", "pose2sim_single_cam01.mp4", "pose2sim_multi_cam01.mp4")
 THRESHOLDS = (0.05, 0.1, 0.25, 0.5, 0.75)

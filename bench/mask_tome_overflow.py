@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from fasthmr_ros.footage import fetch
-from fasthmr_ros.footage_crops import crops_from_videos
 from fasthmr_ros.model.hmr2 import HMR2
 from fasthmr_ros.model.tome import TokenMergingConfig, forward_merged
 from fasthmr_ros.paths import footage_dir
+from fasthmr_ros.perception.footage_crops import crops_from_videos
 
 CLIPS = ("sports2d_demo.mp4", "pose2sim_single_cam01.mp4", "pose2sim_multi_cam01.mp4")
 THRESHOLDS = (0.1, 0.25, 0.5)

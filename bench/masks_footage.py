@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from fasthmr_ros.footage import CLIPS, clip_path, fetch
-from fasthmr_ros.masks import create_mask_generator
-from fasthmr_ros.tracking import Tracker
+from fasthmr_ros.perception.masks import create_mask_generator
+from fasthmr_ros.perception.tracking import Tracker
 
 COLORS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
 

@@ -13,8 +13,8 @@ from PIL import Image
 
 from bench.masks_footage import draw
 from fasthmr_ros.footage import clip_path, fetch
-from fasthmr_ros.masks import create_mask_generator
-from fasthmr_ros.tracking import Tracker
+from fasthmr_ros.perception.masks import create_mask_generator
+from fasthmr_ros.perception.tracking import Tracker
 
 # clip -> frames to save (the clip is run from its start so the tracker has its history)
 SHOTS = {"sports2d_demo.mp4": [100, 195], "pose2sim_multi_cam01.mp4": [60], "vtest.avi": [120]}

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from fasthmr_ros.footage import clip_path, fetch
-from fasthmr_ros.masks import create_mask_generator
-from fasthmr_ros.tracking import Tracker
+from fasthmr_ros.perception.masks import create_mask_generator
+from fasthmr_ros.perception.tracking import Tracker
 
 SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
 CONFIGS = {

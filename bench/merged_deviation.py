@@ -5,7 +5,7 @@
     python -m bench.merged_deviation --checkpoint hmr2.ckpt --config vit_h --plan plan.json
 
 Crops: evenly sampled frames of the Sports2D and Pose2Sim footage, people and masks from the mask generator
-(fasthmr_ros.masks) or MediaPipe Pose. Error: the body model's 24 joints (embedded body model unless --smpl-model)
+(perception.masks) or MediaPipe Pose. Error: the body model's 24 joints (embedded body model unless --smpl-model)
 from each variant's pose and shape, pelvis-aligned, against the base model's joints on the same crop (MPJPE, mm),
 plus the largest per-crop error. ECLM uses --plan if given, else a fixed merge of the top blocks (depth/8 removed).
 The CPU speed modes (oneDNN linears, bf16 encoder) are measured the same way. With random weights this is a
@@ -21,16 +21,16 @@ from dataclasses import replace
 import torch
 
 from bench.encoder_speedup import eclm_runs, layer_merged
-from fasthmr_ros.accel.cpu_linear import use_cpu_linear
-from fasthmr_ros.accel.torch_speed import apply_precision
 from fasthmr_ros.footage import fetch
-from fasthmr_ros.footage_crops import crops_from_videos
-from fasthmr_ros.model.body import load_body_model
-from fasthmr_ros.model.calibration import body_joints, pelvis_aligned
 from fasthmr_ros.model.eclm import apply_plan, load_plan
 from fasthmr_ros.model.hmr2 import HMR2
 from fasthmr_ros.model.tome import TokenMergingConfig, forward_merged
 from fasthmr_ros.paths import footage_dir
+from fasthmr_ros.perception.footage_crops import crops_from_videos
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.runtime.cpu_linear import use_cpu_linear
+from fasthmr_ros.runtime.torch_speed import apply_precision
+from fasthmr_ros.training.eclm_search import body_joints, pelvis_aligned
 
 CLIPS = ("sports2d_demo.mp4", "pose2sim_single_cam01.mp4", "pose2sim_multi_cam01.mp4")
 TOME = TokenMergingConfig()
@@ -46,7 +46,7 @@ TOME_CHOICES = {
 
 def load_model(args: argparse.Namespace) -> tuple[HMR2, str]:
     if args.embedded or args.checkpoint:
-        from fasthmr_ros.model.runtime import load_weights
+        from fasthmr_ros.runtime.weights import load_weights
 
         model, description = load_weights(args.checkpoint, args.config, "cpu")
         return model.eval(), description

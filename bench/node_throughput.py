@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from fasthmr_ros import footage
-from fasthmr_ros.pipeline import Pipeline, PipelineConfig
-from fasthmr_ros.pipeline_types import Frame
-from fasthmr_ros.ros_io import default_camera_matrix
+from fasthmr_ros.perception.camera import default_camera_matrix
+from fasthmr_ros.perception.pipeline import Pipeline, PipelineConfig
+from fasthmr_ros.perception.types import Frame
 
 
 def load_frames(count: int) -> list[np.ndarray]:
@@ -39,7 +39,7 @@ def frame_cost(pipeline: Pipeline, rgb: np.ndarray, k: np.ndarray) -> tuple[floa
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header
 
-    from fasthmr_ros import ros_messages
+    from fasthmr_ros.ros import messages as ros_messages
 
     start = time.perf_counter()
     result = pipeline.process(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=True))

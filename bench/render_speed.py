@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render time of fasthmr_ros.render vs image size and number of people (CPU, medians over repeats).
+"""Render time of fasthmr_ros.perception.render vs image size and number of people (CPU, medians over repeats).
 
 Meshes: the embedded body model (6819 vertices) and, for the SMPL-sized reference point, the same mesh with a
 few vertices added so it has exactly 6890 (SMPL's count). People stand side by side 4 m from the camera, filling
@@ -17,9 +17,9 @@ import time
 import numpy as np
 import torch
 
-from fasthmr_ros.model.body import load_body_model
 from fasthmr_ros.model.poses import standard_pose_rotmats
-from fasthmr_ros.render import rasterize_meshes, render_meshes
+from fasthmr_ros.perception.render import rasterize_meshes, render_meshes
+from fasthmr_ros.runtime.body_files import load_body_model
 
 SIZES = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
 PEOPLE = (1, 2, 4, 8)

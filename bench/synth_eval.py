@@ -26,15 +26,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fasthmr_ros.camera import cam_crop_to_full
-from fasthmr_ros.model.body import load_body_model
-from fasthmr_ros.model.checkpoint import load_hmr2
-from fasthmr_ros.model.demo_model import load_demo_model
-from fasthmr_ros.model.diffusion import StreamingDecoder, load_decoder
-from fasthmr_ros.preprocess import crop_people
-from fasthmr_ros.synth.dataset import SynthSet, cache_dir, generate_sequences
-from fasthmr_ros.synth.hmr_eval import DecodedPredictor, PerFramePredictor, evaluate_sequences
-from fasthmr_ros.synth.training_data import jitter_box
+from fasthmr_ros.perception.camera import cam_crop_to_full
+from fasthmr_ros.perception.decoder_stream import StreamingDecoder
+from fasthmr_ros.perception.preprocess import crop_people
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.runtime.checkpoint import load_hmr2
+from fasthmr_ros.runtime.decoder_files import load_decoder
+from fasthmr_ros.runtime.demo_model import load_demo_model
+from fasthmr_ros.training.hmr_data import jitter_box
+from fasthmr_ros.training.hmr_eval import DecodedPredictor, PerFramePredictor, evaluate_sequences
+from fasthmr_ros.training.synth.dataset import SynthSet, cache_dir, generate_sequences
 
 EVAL_SEED = 1000
 
@@ -51,9 +52,9 @@ def eval_set(sequences: int, seconds: float, fps: float) -> SynthSet:
 def pipeline_method(checkpoint: str | None, config: str):
     """The package's Pipeline (MediaPipe masks -> tracking -> crops -> model -> body), per frame, no decoder and no
     token merging; a fresh tracker for every sequence."""
-    from fasthmr_ros.pipeline import Pipeline, PipelineConfig
-    from fasthmr_ros.pipeline_types import Frame
-    from fasthmr_ros.tracking import Tracker
+    from fasthmr_ros.perception.pipeline import Pipeline, PipelineConfig
+    from fasthmr_ros.perception.tracking import Tracker
+    from fasthmr_ros.perception.types import Frame
 
     pipeline = Pipeline(
         PipelineConfig(

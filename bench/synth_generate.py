@@ -17,11 +17,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fasthmr_ros.model.body import load_body_model
-from fasthmr_ros.synth import appearance, pose_sampler
-from fasthmr_ros.synth.backgrounds import load_plates, random_background
-from fasthmr_ros.synth.dataset import encode_jpeg
-from fasthmr_ros.synth.scene import SynthGenerator, sample_camera
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.training.synth import appearance, pose_sampler
+from fasthmr_ros.training.synth.backgrounds import load_plates, random_background
+from fasthmr_ros.training.synth.dataset import encode_jpeg
+from fasthmr_ros.training.synth.scene import SynthGenerator, sample_camera
 
 
 def timed(fn, *args):

@@ -24,16 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.synth_eval import eval_set
 from fasthmr_ros.cli import main as cli_main
-from fasthmr_ros.model.body import load_body_model
-from fasthmr_ros.model.checkpoint import load_hmr2
-from fasthmr_ros.model.demo_model import demo_metadata, demo_model_path
 from fasthmr_ros.model.eclm import apply_plan, load_plan
-from fasthmr_ros.model.runtime import HmrRuntime
 from fasthmr_ros.model.tome import TokenMergingConfig
-from fasthmr_ros.preprocess import crop_people
-from fasthmr_ros.synth.cache import cache_dir
-from fasthmr_ros.synth.hmr_eval import PerFramePredictor, evaluate_sequences
-from fasthmr_ros.synth.scene import SynthGenerator
+from fasthmr_ros.perception.preprocess import crop_people
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.runtime.checkpoint import load_hmr2
+from fasthmr_ros.runtime.demo_model import demo_metadata, demo_model_path
+from fasthmr_ros.runtime.hmr_runtime import HmrRuntime
+from fasthmr_ros.training.hmr_eval import PerFramePredictor, evaluate_sequences
+from fasthmr_ros.training.synth.cache import cache_dir
+from fasthmr_ros.training.synth.scene import SynthGenerator
 
 CALIBRATION_SEED = 2000
 

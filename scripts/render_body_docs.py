@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import torch
 
-from fasthmr_ros.model.body import load_body_model
 from fasthmr_ros.model.poses import STANDARD_POSES, standard_pose_rotmats
 from fasthmr_ros.model.skeleton import BONES
-from fasthmr_ros.render import render_meshes
+from fasthmr_ros.perception.render import render_meshes
+from fasthmr_ros.runtime.body_files import load_body_model
 
 TILE_W, TILE_H, FOCAL, DISTANCE = 240, 330, 420.0, 3.4
 

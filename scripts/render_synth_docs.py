@@ -16,12 +16,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fasthmr_ros.model.body import load_body_model
-from fasthmr_ros.model.demo_model import load_demo_model
 from fasthmr_ros.model.skeleton import BONES
-from fasthmr_ros.render import render_meshes
-from fasthmr_ros.synth.hmr_eval import PerFramePredictor, SequenceFrame
-from fasthmr_ros.synth.scene import SynthGenerator
+from fasthmr_ros.perception.render import render_meshes
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.runtime.demo_model import load_demo_model
+from fasthmr_ros.training.hmr_eval import PerFramePredictor, SequenceFrame
+from fasthmr_ros.training.synth.scene import SynthGenerator
 
 TILE = 150
 
@@ -106,8 +106,8 @@ def _true_vertices(body, frame) -> np.ndarray:
 
 
 def _predicted_vertices(predictor: PerFramePredictor, frame: SequenceFrame) -> np.ndarray:
-    from fasthmr_ros.camera import cam_crop_to_full
-    from fasthmr_ros.preprocess import crop_people
+    from fasthmr_ros.perception.camera import cam_crop_to_full
+    from fasthmr_ros.perception.preprocess import crop_people
 
     crop = crop_people(frame.image, frame.box[None].astype(np.float64))
     out = predictor.model(crop.images)

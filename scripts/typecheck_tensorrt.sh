@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Type-check fasthmr_ros/accel/tensorrt_engine.py against the `tensorrt-stubs` package (TensorRT itself cannot be
+# Type-check fasthmr_ros/runtime/tensorrt_engine.py against the `tensorrt-stubs` package (TensorRT itself cannot be
 # installed from PyPI without NVIDIA's index). Installs stubs + mypy into a scratch folder, never into the project
 # venv. The 10.13 stubs have syntax slips (parameters named `in`, a required parameter after defaults) and shadow
 # builtins.bool; they are patched in the scratch copy and their own errors are ignored, ours are not.
@@ -26,4 +26,4 @@ ignore_errors = True
 ignore_errors = True
 INI
 cd "$ROOT"
-MYPYPATH="$WORK/stubs" "$WORK/venv/bin/mypy" --config-file "$WORK/mypy.ini" fasthmr_ros/accel/tensorrt_engine.py
+MYPYPATH="$WORK/stubs" "$WORK/venv/bin/mypy" --config-file "$WORK/mypy.ini" fasthmr_ros/runtime/tensorrt_engine.py

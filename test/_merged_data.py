@@ -7,8 +7,8 @@ from functools import lru_cache
 import torch
 
 from fasthmr_ros.footage import fetch
-from fasthmr_ros.footage_crops import PeopleCrops, crops_from_videos
 from fasthmr_ros.paths import footage_dir
+from fasthmr_ros.perception.footage_crops import PeopleCrops, crops_from_videos
 
 CLIPS = ("sports2d_demo.mp4", "pose2sim_single_cam01.mp4")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from fasthmr_ros.model.hmr2 import HMR2
-from fasthmr_ros.pipeline import PipelineConfig
+from fasthmr_ros.perception.pipeline import PipelineConfig
 
 
 def write_official_checkpoint(path: Path, config: str = "tiny", seed: int = 0) -> HMR2:

@@ -9,10 +9,10 @@ import pytest
 import smplx
 import torch
 
-from fasthmr_ros.model.body import embedded_model_path, load_body_model
 from fasthmr_ros.model.poses import STANDARD_POSES, standard_pose_rotmats
 from fasthmr_ros.model.skeleton import JOINT_NAMES, PARENTS, REST_JOINTS
-from fasthmr_ros.model.smpl_io import load_smpl_arrays
+from fasthmr_ros.runtime.body_files import embedded_model_path, load_body_model
+from fasthmr_ros.runtime.smpl_io import load_smpl_arrays
 
 
 @pytest.fixture(scope="module")

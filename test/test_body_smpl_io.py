@@ -13,9 +13,9 @@ import scipy.sparse
 import torch
 
 from fasthmr_ros.cli import COMMANDS
-from fasthmr_ros.model import smpl_io
-from fasthmr_ros.model.body import embedded_model_path, load_body_model
 from fasthmr_ros.model.poses import standard_pose_rotmats
+from fasthmr_ros.runtime import smpl_io
+from fasthmr_ros.runtime.body_files import embedded_model_path, load_body_model
 
 
 def _fake_chumpy_module() -> types.ModuleType:
@@ -98,7 +98,7 @@ def test_user_pickle_drives_like_the_source_model(tmp_path, embedded_arrays):
 def test_convert_smpl_command_writes_loadable_npz(tmp_path, embedded_arrays, capsys):
     source, target = tmp_path / "SMPL_NEUTRAL.pkl", tmp_path / "smpl_neutral.npz"
     write_chumpy_pickle(embedded_arrays, source)
-    assert COMMANDS["convert-smpl"][0] == "fasthmr_ros.model.smpl_io"
+    assert COMMANDS["convert-smpl"][0] == "fasthmr_ros.runtime.smpl_io"
     parser = argparse.ArgumentParser()
     smpl_io.add_arguments(parser)
     assert smpl_io.run(parser.parse_args([str(source), str(target)])) == 0

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fasthmr_ros.camera import cam_crop_to_full, default_focal
-from fasthmr_ros.preprocess import crop_people
+from fasthmr_ros.perception.camera import cam_crop_to_full, default_focal
+from fasthmr_ros.perception.preprocess import crop_people
 
 
 def project(points: np.ndarray, translation: np.ndarray, focal: float, principal: np.ndarray) -> np.ndarray:

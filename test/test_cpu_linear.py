@@ -14,10 +14,10 @@ from _model_checkpoints import runtime_config
 from torch import nn
 from torch.profiler import profile
 
-from fasthmr_ros.accel import cpu_linear
-from fasthmr_ros.accel.cpu_linear import OneDnnLinear, use_cpu_linear
-from fasthmr_ros.model.runtime import HmrRuntime, load_runtime
 from fasthmr_ros.model.tome import TokenMergingConfig
+from fasthmr_ros.runtime import cpu_linear
+from fasthmr_ros.runtime.cpu_linear import OneDnnLinear, use_cpu_linear
+from fasthmr_ros.runtime.hmr_runtime import HmrRuntime, load_runtime
 
 ONEDNN_OP = "mkldnn::_linear_pointwise"
 

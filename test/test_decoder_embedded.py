@@ -3,10 +3,11 @@ HMR estimates of held-out synthetic motion online (smoother than the input, not 
 
 import torch
 
-from fasthmr_ros.model.diffusion import EMBEDDED_DECODER, StreamingDecoder, load_decoder
 from fasthmr_ros.paths import data_dir
-from fasthmr_ros.synth.evaluate import make_eval_set, motion_metrics, run_online
-from fasthmr_ros.synth.motion import synthetic_motion_set
+from fasthmr_ros.perception.decoder_stream import StreamingDecoder
+from fasthmr_ros.runtime.decoder_files import EMBEDDED_DECODER, load_decoder
+from fasthmr_ros.training.decoder_eval import make_eval_set, motion_metrics, run_online
+from fasthmr_ros.training.synth.motion import synthetic_motion_set
 
 
 def test_embedded_decoder_loads_and_describes_itself():

@@ -2,7 +2,7 @@
 
 import torch
 
-from fasthmr_ros.model.diffusion import NoiseSchedule
+from fasthmr_ros.model.decoder_schedule import NoiseSchedule
 
 
 def test_scaled_linear_betas_without_rescale():

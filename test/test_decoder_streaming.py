@@ -4,9 +4,11 @@ decoder weights so that every input can matter)."""
 import pytest
 import torch
 
-from fasthmr_ros.model.diffusion import DecoderConfig, DiffusionDecoder, StreamingDecoder
-from fasthmr_ros.synth.hmr_errors import HMRErrorModel
-from fasthmr_ros.synth.motion import synthetic_motion_set
+from fasthmr_ros.model.decoder import DiffusionDecoder
+from fasthmr_ros.model.decoder_net import DecoderConfig
+from fasthmr_ros.perception.decoder_stream import StreamingDecoder
+from fasthmr_ros.training.synth.hmr_errors import HMRErrorModel
+from fasthmr_ros.training.synth.motion import synthetic_motion_set
 
 
 def _random_decoder(**overrides) -> DiffusionDecoder:

@@ -8,11 +8,11 @@ import torch
 
 from fasthmr_ros.model.rotation import axis_angle_to_rotmat
 from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS, REST_JOINTS
-from fasthmr_ros.motion_metrics import accel_error, mpjpe, pa_mpjpe, procrustes_align
-from fasthmr_ros.one_euro import OneEuroPoseFilter
-from fasthmr_ros.synth.amass import load_amass_npz
-from fasthmr_ros.synth.hmr_errors import HMRErrorModel
-from fasthmr_ros.synth.motion import (
+from fasthmr_ros.training.metrics import accel_error, mpjpe, pa_mpjpe, procrustes_align
+from fasthmr_ros.training.one_euro import OneEuroPoseFilter
+from fasthmr_ros.training.synth.amass import load_amass_npz
+from fasthmr_ros.training.synth.hmr_errors import HMRErrorModel
+from fasthmr_ros.training.synth.motion import (
     JOINT_LOWER,
     JOINT_UPPER,
     KINDS,

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from fasthmr_ros.cli import main
-from fasthmr_ros.model.diffusion import load_decoder
-from fasthmr_ros.synth.motion import save_motion_set, synthetic_motion_set
+from fasthmr_ros.runtime.decoder_files import load_decoder
+from fasthmr_ros.training.synth.motion import save_motion_set, synthetic_motion_set
 
 TINY = [
     "--window",

@@ -19,19 +19,19 @@ from _merged_data import random_model, real_crops
 from _model_checkpoints import runtime_config, write_official_checkpoint
 from onnx import TensorProto, helper
 
-from fasthmr_ros.accel import tensorrt_engine
-from fasthmr_ros.accel.backends import choose_backend
-from fasthmr_ros.accel.fingerprint import file_fingerprint
-from fasthmr_ros.accel.load import export_settings
-from fasthmr_ros.accel.onnx_export import ExportSettings, export_encoder
-from fasthmr_ros.accel.tensorrt_engine import engine_file, engine_settings, ensure_engine, unsupported_ops
 from fasthmr_ros.cli import main
 from fasthmr_ros.footage import fetch
-from fasthmr_ros.model.runtime import HmrRuntime, load_runtime
 from fasthmr_ros.model.tome import TokenMergingConfig
-from fasthmr_ros.node import build_processor
-from fasthmr_ros.node_params import NodeParams
 from fasthmr_ros.paths import footage_dir
+from fasthmr_ros.ros.node import build_processor
+from fasthmr_ros.ros.params import NodeParams
+from fasthmr_ros.runtime import tensorrt_engine
+from fasthmr_ros.runtime.backends import choose_backend
+from fasthmr_ros.runtime.fingerprint import file_fingerprint
+from fasthmr_ros.runtime.graph_loading import export_settings
+from fasthmr_ros.runtime.hmr_runtime import HmrRuntime, load_runtime
+from fasthmr_ros.runtime.onnx_export import ExportSettings, export_encoder
+from fasthmr_ros.runtime.tensorrt_engine import engine_file, engine_settings, ensure_engine, unsupported_ops
 
 CLIP = "pose2sim_single_cam01.mp4"  # MediaPipe finds the person in every frame
 RuntimeConfig = partial(runtime_config, backend="onnxruntime", max_people=3)

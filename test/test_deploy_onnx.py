@@ -13,13 +13,13 @@ import torch
 from _merged_data import random_model, real_crops
 from _model_checkpoints import runtime_config, write_official_checkpoint
 
-from fasthmr_ros.accel.graph_runtime import GraphRuntime
-from fasthmr_ros.accel.onnx_backend import OnnxGraph
-from fasthmr_ros.accel.onnx_export import export_encoder
-from fasthmr_ros.accel.static_batch import run_static_batch
 from fasthmr_ros.model.eclm import MergePlan, apply_plan
-from fasthmr_ros.model.runtime import HmrRuntime, load_runtime
 from fasthmr_ros.model.tome import MaskToMeModel, TokenMergingConfig
+from fasthmr_ros.runtime.graph_runtime import GraphRuntime
+from fasthmr_ros.runtime.hmr_runtime import HmrRuntime, load_runtime
+from fasthmr_ros.runtime.onnx_backend import OnnxGraph
+from fasthmr_ros.runtime.onnx_export import export_encoder
+from fasthmr_ros.runtime.static_batch import run_static_batch
 
 WEIGHTS = {"description": "random test weights", "fingerprint": "test"}
 

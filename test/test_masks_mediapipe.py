@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from fasthmr_ros.footage import clip_path, fetch
-from fasthmr_ros.masks import box_iou, create_mask_generator
-from fasthmr_ros.masks_mediapipe import KEYPOINT_NAMES, Roi, detection_tiles
-from fasthmr_ros.tracking import Tracker
+from fasthmr_ros.perception.masks import box_iou, create_mask_generator
+from fasthmr_ros.perception.masks_mediapipe import KEYPOINT_NAMES, Roi, detection_tiles
+from fasthmr_ros.perception.tracking import Tracker
 
 FIRST, COUNT = 96, 10  # both people fully visible here (checked by eye), the man small against the sky
 

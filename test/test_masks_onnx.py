@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from fasthmr_ros.masks import box_iou, create_mask_generator
+from fasthmr_ros.perception.masks import box_iou, create_mask_generator
 
 SIZE = 640
 NUM_CLASSES = 2

@@ -13,12 +13,12 @@ from _model_checkpoints import runtime_config, write_official_checkpoint
 
 from fasthmr_ros.cli import main
 from fasthmr_ros.footage import fetch
-from fasthmr_ros.model.body import load_body_model
-from fasthmr_ros.model.calibration import body_joints, mpjpe_mm
-from fasthmr_ros.model.checkpoint import load_hmr2
 from fasthmr_ros.model.eclm import MergePlan, load_plan, weights_fingerprint
-from fasthmr_ros.model.runtime import load_runtime
 from fasthmr_ros.paths import footage_dir
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.runtime.checkpoint import load_hmr2
+from fasthmr_ros.runtime.hmr_runtime import load_runtime
+from fasthmr_ros.training.eclm_search import body_joints, mpjpe_mm
 
 VIDEO = "sports2d_demo.mp4"
 CALIBRATION_VIDEO = "pose2sim_single_cam01.mp4"  # MediaPipe finds the person in every frame

@@ -8,19 +8,18 @@ import pytest
 import torch
 from _merged_data import random_model, real_crops
 
-from fasthmr_ros.model.body import load_body_model
-from fasthmr_ros.model.calibration import MergeErrorEvaluator, body_joints, mpjpe_mm
 from fasthmr_ros.model.eclm import (
     MergePlan,
     apply_merges,
     apply_plan,
-    load_model,
     load_plan,
     merged_block,
-    save_merged_checkpoint,
     sliding_window_search,
     weights_fingerprint,
 )
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.runtime.weights import load_model, save_merged_checkpoint
+from fasthmr_ros.training.eclm_search import MergeErrorEvaluator, body_joints, mpjpe_mm
 
 
 def test_merged_block_is_task_arithmetic_over_every_parameter() -> None:

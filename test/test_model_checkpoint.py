@@ -6,8 +6,8 @@ import pytest
 import torch
 from _model_checkpoints import write_official_checkpoint
 
-from fasthmr_ros.model.checkpoint import load_hmr2, read_checkpoint, save_hmr2
 from fasthmr_ros.model.hmr2 import HMR2
+from fasthmr_ros.runtime.checkpoint import load_hmr2, read_checkpoint, save_hmr2
 
 
 def assert_same_weights(a: HMR2, b: HMR2) -> None:

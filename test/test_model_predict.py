@@ -11,8 +11,8 @@ from _model_checkpoints import write_official_checkpoint
 
 from fasthmr_ros.cli import main
 from fasthmr_ros.footage import fetch
-from fasthmr_ros.model.checkpoint import save_hmr2
 from fasthmr_ros.paths import footage_dir
+from fasthmr_ros.runtime.checkpoint import save_hmr2
 
 BOX = ["580", "70", "725", "465"]  # the walker on the shed in the first Sports2D frame
 KEYS = {"global_orient": (1, 3, 3), "body_pose": (23, 3, 3), "betas": (10,), "pred_cam": (3,), "pred_cam_t_full": (3,)}
@@ -67,7 +67,7 @@ def test_predict_camera_follows_the_box_and_focal(frame_path: Path, checkpoint: 
 
 
 def test_plain_state_dict_gives_the_same_prediction(frame_path: Path, checkpoint: Path, tmp_path: Path) -> None:
-    from fasthmr_ros.model.checkpoint import load_hmr2
+    from fasthmr_ros.runtime.checkpoint import load_hmr2
 
     save_hmr2(load_hmr2(checkpoint, "tiny"), tmp_path / "plain.pt", lightning=False)
     official = predict(frame_path, checkpoint, tmp_path / "official.npz")

@@ -12,7 +12,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from fasthmr_ros import footage
 from fasthmr_ros.msg import HumanMeshArray, MeshFaces
-from fasthmr_ros.ros_markers import NAMESPACES
+from fasthmr_ros.ros.markers import NAMESPACES
 
 WIDTH = 640
 

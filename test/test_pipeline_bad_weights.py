@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from fasthmr_ros import footage
-from fasthmr_ros.model.checkpoint import save_hmr2
 from fasthmr_ros.model.hmr2 import HMR2
-from fasthmr_ros.pipeline import Pipeline, PipelineConfig
-from fasthmr_ros.pipeline_types import Frame
-from fasthmr_ros.ros_io import default_camera_matrix
+from fasthmr_ros.perception.camera import default_camera_matrix
+from fasthmr_ros.perception.pipeline import Pipeline, PipelineConfig
+from fasthmr_ros.perception.types import Frame
+from fasthmr_ros.runtime.checkpoint import save_hmr2
 
 
 def sports2d_frames(count: int, width: int = 640) -> list[np.ndarray]:

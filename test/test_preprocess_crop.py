@@ -11,7 +11,7 @@ from scipy.ndimage import gaussian_filter
 
 from fasthmr_ros.footage import fetch
 from fasthmr_ros.paths import footage_dir
-from fasthmr_ros.preprocess import (
+from fasthmr_ros.perception.preprocess import (
     CropBatch,
     blur_sigma,
     crop_people,

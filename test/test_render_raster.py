@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fasthmr_ros.model.body import load_body_model
 from fasthmr_ros.model.poses import standard_pose_rotmats
-from fasthmr_ros.render import rasterize_meshes, render_meshes
+from fasthmr_ros.perception.render import rasterize_meshes, render_meshes
+from fasthmr_ros.runtime.body_files import load_body_model
 
 W, H = 160, 120
 K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from fasthmr_ros import ros_io
+from fasthmr_ros.perception.camera import default_camera_matrix
+from fasthmr_ros.ros import images as ros_io
 
 RNG = np.random.default_rng(7)
 RGB = RNG.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
@@ -184,6 +185,6 @@ def test_camera_matrix_unset_and_set():
 
 
 def test_default_camera_matrix_is_hmr2_convention():
-    k = ros_io.default_camera_matrix(640, 480)
+    k = default_camera_matrix(640, 480)
     assert k[0, 0] == k[1, 1] == pytest.approx(5000 / 256 * 640)
     assert (k[0, 2], k[1, 2]) == (320, 240)

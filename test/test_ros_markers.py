@@ -6,10 +6,11 @@ import numpy as np
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from fasthmr_ros.mesh_decimate import decimate
 from fasthmr_ros.model.skeleton import BONES
-from fasthmr_ros.pipeline_types import FrameResult, Person
-from fasthmr_ros.ros_markers import people_markers, track_colour
+from fasthmr_ros.perception.mesh_decimate import decimate
+from fasthmr_ros.perception.render import track_colour
+from fasthmr_ros.perception.types import FrameResult, Person
+from fasthmr_ros.ros.markers import people_markers
 
 
 def uv_sphere(rings: int = 40, segments: int = 80) -> tuple[np.ndarray, np.ndarray]:

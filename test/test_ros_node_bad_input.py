@@ -12,8 +12,9 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from fasthmr_ros import footage, ros_io
+from fasthmr_ros import footage
 from fasthmr_ros.msg import HumanMeshArray
+from fasthmr_ros.ros import images as ros_io
 
 NODE_ARGS = ("-m", "fasthmr_ros.cli", "run", "-p", "models:=false")
 

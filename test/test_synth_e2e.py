@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from conftest import Collector, spin_until
 
-from fasthmr_ros.model.body import load_body_model
-from fasthmr_ros.model.demo_model import WEIGHTS_LABEL, load_demo_model
 from fasthmr_ros.msg import HumanMeshArray
-from fasthmr_ros.synth.hmr_eval import PerFramePredictor, SequenceFrame, sequence_metrics
-from fasthmr_ros.synth.scene import SynthGenerator
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.runtime.demo_model import WEIGHTS_LABEL, load_demo_model
+from fasthmr_ros.training.hmr_eval import PerFramePredictor, SequenceFrame, sequence_metrics
+from fasthmr_ros.training.synth.scene import SynthGenerator
 
 SEED = 4242  # training: seed 0; evaluation bench: seed 1000
 SIZE = (320, 240)

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from fasthmr_ros.model.body import load_body_model
 from fasthmr_ros.model.configs import CONFIGS
 from fasthmr_ros.model.hmr2 import HMR2
-from fasthmr_ros.synth.backgrounds import load_plates
-from fasthmr_ros.synth.dataset import SynthSet, generate_sequences
-from fasthmr_ros.synth.hmr_eval import DecodedPredictor, PerFramePredictor, evaluate_sequences, sequence_frames
-from fasthmr_ros.synth.scene import SynthGenerator
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.training.hmr_eval import DecodedPredictor, PerFramePredictor, evaluate_sequences, sequence_frames
+from fasthmr_ros.training.synth.backgrounds import load_plates
+from fasthmr_ros.training.synth.dataset import SynthSet, generate_sequences
+from fasthmr_ros.training.synth.scene import SynthGenerator
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from fasthmr_ros.camera import cam_crop_to_full
-from fasthmr_ros.model.body import load_body_model
-from fasthmr_ros.synth.backgrounds import load_plates
-from fasthmr_ros.synth.dataset import SynthSet, generate_frames, generate_sequences
-from fasthmr_ros.synth.scene import SynthGenerator, project
-from fasthmr_ros.synth.targets import crop_camera_targets, crop_keypoints, project_through_camera
-from fasthmr_ros.synth.training_data import make_batch
+from fasthmr_ros.perception.camera import cam_crop_to_full
+from fasthmr_ros.runtime.body_files import load_body_model
+from fasthmr_ros.training.hmr_data import make_batch
+from fasthmr_ros.training.hmr_targets import crop_camera_targets, crop_keypoints, project_through_camera
+from fasthmr_ros.training.synth.backgrounds import load_plates
+from fasthmr_ros.training.synth.dataset import SynthSet, generate_frames, generate_sequences
+from fasthmr_ros.training.synth.scene import SynthGenerator, project
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_crop_targets_invert_the_camera_conversion(body, plates, frames, tmp_pat
         assert np.abs(dataset.image(i).astype(int) - frame.image.astype(int)).mean() < 4.0
     batch = make_batch(dataset, np.arange(6), None)
     K = dataset["K"]
-    from fasthmr_ros.preprocess import expand_boxes
+    from fasthmr_ros.perception.preprocess import expand_boxes
 
     centers, sizes = expand_boxes(dataset["box"])
     cams = crop_camera_targets(dataset["translation"], K[:, 0, 0], K[:, :2, 2], centers, sizes)

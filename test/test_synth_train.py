@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from fasthmr_ros.cli import main as cli_main
-from fasthmr_ros.model.checkpoint import load_hmr2
-from fasthmr_ros.model.demo_model import DESCRIPTION, WEIGHTS_LABEL
-from fasthmr_ros.synth.dataset import SynthSet, generate_frames
-from fasthmr_ros.synth.scene import SynthGenerator
-from fasthmr_ros.train import mean_parameters
+from fasthmr_ros.runtime.checkpoint import load_hmr2
+from fasthmr_ros.runtime.demo_model import DESCRIPTION, WEIGHTS_LABEL
+from fasthmr_ros.training.synth.dataset import SynthSet, generate_frames
+from fasthmr_ros.training.synth.scene import SynthGenerator
+from fasthmr_ros.training.train_hmr import mean_parameters
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fasthmr_ros.masks import PersonDetection
-from fasthmr_ros.tracking import Tracker
+from fasthmr_ros.perception.masks import PersonDetection
+from fasthmr_ros.perception.tracking import Tracker
 
 FRAME_HW = (240, 320)
 

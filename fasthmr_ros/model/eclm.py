@@ -268,39 +268,3 @@ def apply_plan(model: HMR2, plan: MergePlan, check_weights: bool = True) -> HMR2
     apply_merges(model, plan.merges)
     model.backbone.merge_plan = plan
     return model
-
-
-MERGED_CHECKPOINT_KEY = "fasthmr_merge_plan"
-
-
-def save_merged_checkpoint(model: HMR2, path: str | Path) -> None:
-    """Write a layer-merged model (Lightning layout) with its plan inside, so loading needs no plan file."""
-    plan = applied_plan(model)
-    if plan is None:
-        raise ValueError("this model carries no merge plan: apply one (apply_plan) before saving a merged checkpoint")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    payload = {"state_dict": state, "fasthmr_config": model.config.name, MERGED_CHECKPOINT_KEY: plan.to_dict()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path)
-
-
-def load_model(path: str | Path, config: str, device: str | torch.device = "cpu") -> HMR2:
-    """load_hmr2 that also reads merged checkpoints (save_merged_checkpoint): their blocks are already merged."""
-    from fasthmr_ros.model.checkpoint import check_state_dict, load_hmr2, read_checkpoint, read_entry
-    from fasthmr_ros.model.configs import get_config
-
-    entry = read_entry(path, MERGED_CHECKPOINT_KEY)
-    if entry is None:
-        return load_hmr2(path, config, device=device)
-    plan = MergePlan.from_dict(entry, f"merged checkpoint {path}")
-    config = get_config(config)
-    if plan.config != config.name:
-        raise ValueError(f"merged checkpoint {path} is a {plan.config!r} model, not {config.name!r}")
-    with torch.device("meta"):
-        model = apply_merges(HMR2(config), plan.merges)
-    state = read_checkpoint(path)
-    check_state_dict(state, model, str(path))
-    model.load_state_dict({k: v.to(torch.float32, copy=True) for k, v in state.items()}, strict=True, assign=True)
-    model.backbone.merge_plan = plan
-    return model.to(device).eval()

@@ -36,7 +36,7 @@ class HMR2(nn.Module):
         self.smpl_head = SMPLHead(self.config.head, context_dim=self.config.backbone.embed_dim)
 
     def forward(self, images: torch.Tensor) -> HMROutput:
-        """images (B, 3, 256, 192): normalised crops from fasthmr_ros.preprocess.crop_people."""
+        """images (B, 3, 256, 192): normalised crops from fasthmr_ros.perception.preprocess.crop_people."""
         return self.head_from_tokens(self.backbone(images))
 
     def head_from_tokens(self, tokens: torch.Tensor, context_bias: torch.Tensor | None = None) -> HMROutput:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fasthmr_ros.pipeline_types import FrameResult, Person
+from fasthmr_ros.perception.types import FrameResult, Person
 
 
 def people_from_seed(seed: int, count: int = 2, num_vertices: int = 6890) -> FrameResult:

@@ -13,8 +13,8 @@ from std_msgs.msg import Header
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from mesh_messages import people_from_seed
 
-from fasthmr_ros import ros_messages
 from fasthmr_ros.msg import HumanMeshArray, MeshFaces
+from fasthmr_ros.ros import messages as ros_messages
 
 
 def main() -> None:

@@ -1,0 +1,158 @@
+"""`fasthmr demo` (`make demo`): the node on real footage with the embedded defaults, outputs a person can look at.
+
+Starts the node (`fasthmr run`) as its own process, plays a registry clip to it frame by frame in lockstep (the
+next frame goes out when the node has answered the previous one, so every frame is processed even on a slow
+CPU), and writes:
+  OUT/overlay.mp4   the node's ~/overlay images (meshes drawn over the footage)
+  OUT/outputs.mcap  every output message but the overlay (rosbag2-compatible MCAP: Foxglove, `ros2 bag play`, RViz)
+  OUT/summary.json  frames, people per frame, track ids, latency, which weights made them
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fasthmr_ros import footage
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--clip", default="sports2d_demo.mp4", help=f"registry clip: {', '.join(footage.CLIPS)}")
+    parser.add_argument("--video", default="", help="your own video instead of a registry clip")
+    parser.add_argument("--out", default="out/demo", help="output folder")
+    parser.add_argument("--width", type=int, default=854, help="resize frames to this width (0 = original)")
+    parser.add_argument("--frames", type=int, default=0, help="stop after this many frames (0 = the whole clip)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the node per frame")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra node parameter (repeatable)")  # fmt: skip
+
+
+def _start_node(out: Path, params: list[str], env: dict[str, str]) -> subprocess.Popen:
+    args = [sys.executable, "-m", "fasthmr_ros.cli", "run", "--record", str(out / "outputs.mcap"),
+            "-p", "publish_overlay:=true"]  # fmt: skip
+    for item in params:
+        args += ["-p", item]
+    log = open(out / "node.log", "w")  # noqa: SIM115
+    return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fasthmr_ros.ros.dds import configure_dds
+
+    configure_dds("localhost")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    video = Path(args.video) if args.video else footage.fetch([args.clip])[0]
+    env = dict(os.environ)
+    # a private ROS domain, so the demo neither hears nor disturbs other graphs on this host
+    env.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 220)))
+    os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Header
+
+    from fasthmr_ros.msg import HumanMeshArray
+    from fasthmr_ros.perception.frame_source import FrameSource
+    from fasthmr_ros.ros.images import camera_info_msg, image_to_rgb, rgb_to_image_msg
+
+    node_proc = _start_node(out, args.param, env)
+    rclpy.init()
+    node = rclpy.create_node("fasthmr_demo")
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    image_pub = node.create_publisher(Image, "/camera/image_raw", reliable)
+    info_pub = node.create_publisher(CameraInfo, "/camera/camera_info", reliable)
+    meshes: dict[tuple[int, int], HumanMeshArray] = {}
+    overlays: dict[tuple[int, int], np.ndarray] = {}
+
+    def stamp_of(msg) -> tuple[int, int]:
+        return (msg.header.stamp.sec, msg.header.stamp.nanosec)
+
+    node.create_subscription(HumanMeshArray, "/fasthmr/meshes", lambda m: meshes.__setitem__(stamp_of(m), m), reliable)
+    node.create_subscription(
+        Image, "/fasthmr/overlay", lambda m: overlays.__setitem__(stamp_of(m), image_to_rgb(m).copy()), reliable
+    )
+
+    def spin_until(condition, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.02)
+            if condition():
+                return True
+            if node_proc.poll() is not None:
+                raise RuntimeError(f"the node exited ({node_proc.returncode}); see {out / 'node.log'}")
+        return condition()
+
+    source = FrameSource(str(video), args.width)
+    writer = None
+    people_counts, track_ids, latencies = [], set(), []
+    code = 0
+    try:
+        if not spin_until(lambda: image_pub.get_subscription_count() > 0, 180):
+            raise RuntimeError(f"the node did not subscribe within 180 s; see {out / 'node.log'}")
+        time.sleep(0.5)
+        total = args.frames or None
+        for index, rgb in enumerate(source):
+            if total and index >= total:
+                break
+            header = Header(frame_id="camera_optical_frame")
+            header.stamp = node.get_clock().now().to_msg()
+            height, width = rgb.shape[:2]
+            k = np.array([[float(max(width, height)), 0, width / 2], [0, float(max(width, height)), height / 2],
+                          [0, 0, 1]])  # fmt: skip
+            info_pub.publish(camera_info_msg(k, width, height, header))
+            sent = time.monotonic()
+            image_pub.publish(rgb_to_image_msg(rgb, header))
+            key = (header.stamp.sec, header.stamp.nanosec)
+            if not spin_until(lambda key=key: key in meshes and key in overlays, args.timeout):
+                print(f"[demo] no answer for frame {index} within {args.timeout:.0f} s; skipping it", file=sys.stderr)
+                continue
+            latencies.append(time.monotonic() - sent)
+            result = meshes.pop(key)
+            people_counts.append(len(result.humans))
+            track_ids.update(h.track_id for h in result.humans)
+            frame = overlays.pop(key)
+            if writer is None:
+                writer = cv2.VideoWriter(str(out / "overlay.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), source.fps,
+                                         (frame.shape[1], frame.shape[0]))  # fmt: skip
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            if index % 10 == 0:
+                print(f"[demo] frame {index}: {len(result.humans)} people, {latencies[-1] * 1e3:.0f} ms", flush=True)
+        weights = result.weights if people_counts else "unknown"
+        summary = {
+            "video": str(video),
+            "frames": len(people_counts),
+            "people_per_frame_mean": float(np.mean(people_counts)) if people_counts else 0.0,
+            "frames_with_people": int(np.sum(np.asarray(people_counts) > 0)),
+            "track_ids": sorted(track_ids),
+            "latency_ms_p50": float(np.median(latencies) * 1e3) if latencies else None,
+            "weights": weights,
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2))
+        print(f"[demo] wrote {out / 'overlay.mp4'}, {out / 'outputs.mcap'}, {out / 'summary.json'}")
+    except RuntimeError as err:
+        print(f"[demo] {err}", file=sys.stderr)
+        code = 1
+    finally:
+        if writer is not None:
+            writer.release()
+        node_proc.send_signal(2)
+        try:
+            node_proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            node_proc.kill()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return code

@@ -1,0 +1,420 @@
+"""The fasthmr ROS 2 node: wires camera topics to the pipeline and the pipeline to the output topics.
+
+Threads: rclpy's executor runs the subscriptions and the diagnostics timer; one inference thread takes the newest
+frame from a one-slot mailbox, runs the pipeline and publishes. Callbacks never wait for inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from fasthmr_ros.msg import HumanMeshArray, MeshFaces
+from fasthmr_ros.perception.camera import default_camera_matrix
+from fasthmr_ros.perception.types import Frame, FrameProcessor
+from fasthmr_ros.ros import images as ros_io
+from fasthmr_ros.ros import messages as ros_messages
+from fasthmr_ros.ros.frame_slot import LatestFrameSlot
+from fasthmr_ros.ros.params import NodeParams
+from fasthmr_ros.ros.stats import NodeStats
+
+NODE_NAME = "fasthmr"
+RESULT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+# Sensor-data QoS (best effort, volatile) with a slightly deeper history than qos_profile_sensor_data's 5, so a
+# callback thread starved for a few frames on a loaded CPU doesn't lose frames inside DDS; the node still keeps
+# only the newest frame for inference.
+CAMERA_QOS = QoSProfile(
+    depth=10, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST,
+    durability=DurabilityPolicy.VOLATILE,
+)  # fmt: skip
+LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+PROBLEM_LOG_PERIOD_S = 5.0
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (bad parameter, missing file); the message is the one line the user sees."""
+
+
+def build_processor(params: NodeParams, log) -> FrameProcessor:
+    from fasthmr_ros.perception.types import NoModelProcessor
+
+    if not params.models:
+        return NoModelProcessor()
+    from fasthmr_ros.perception.pipeline import build_pipeline
+
+    log.info("loading models (person masks, encoder, body model, decoder) ...")
+    try:
+        pipeline = build_pipeline(params, log.info)
+    except (FileNotFoundError, ValueError) as err:
+        raise StartupError(str(err)) from err
+    for note in pipeline.startup_notes:  # e.g. the requested backend is missing here and another one runs
+        log.warning(note)
+    return pipeline
+
+
+class HmrNode(Node):
+    def __init__(self, processor_factory=build_processor) -> None:
+        super().__init__(NODE_NAME)
+        self.params = self._declare_parameters()
+        self.stats = NodeStats()
+        self._slot: LatestFrameSlot[tuple[object, str]] = LatestFrameSlot()
+        self._camera_matrix: np.ndarray | None = None
+        self._camera_info_size: tuple[int, int] | None = None
+        self._camera_lock = threading.Lock()
+        self._said_default_intrinsics = False
+        self._problem_logged_at: dict[str, float] = {}
+        self._recent_headers: deque = deque(maxlen=64)
+        self._last_notes: dict[str, str] = {}
+
+        self.processor = processor_factory(self.params, self.get_logger())
+
+        self.mesh_pub = self.create_publisher(HumanMeshArray, "~/meshes", RESULT_QOS)
+        self.marker_pub = self.create_publisher(MarkerArray, "~/markers", RESULT_QOS)
+        self.faces_pub = self.create_publisher(MeshFaces, "~/faces", LATCHED_QOS)
+        self.overlay_pub = (
+            self.create_publisher(Image, "~/overlay", RESULT_QOS) if self.params.publish_overlay else None
+        )
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RESULT_QOS)
+        self.recorder = None
+        if self.params.record:
+            from fasthmr_ros.ros.recorder import McapRecorder
+
+            self.recorder = McapRecorder(self.params.record)
+            self.get_logger().info(f"recording outputs to {self.params.record}")
+        self._publish_faces()
+
+        p = self.params
+        if p.image_transport == "compressed":
+            topic = p.image_topic.rstrip("/") + "/compressed"
+            self.create_subscription(CompressedImage, topic, self._on_compressed, CAMERA_QOS)
+        elif p.image_transport == "raw":
+            topic = p.image_topic
+            self.create_subscription(Image, topic, self._on_image, CAMERA_QOS)
+        else:
+            raise StartupError(f"image_transport must be 'raw' or 'compressed', not '{p.image_transport}'")
+        self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, CAMERA_QOS)
+        self.create_timer(max(p.diagnostics_period_s, 0.05), self._publish_diagnostics)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._inference_loop, name="fasthmr-inference", daemon=True)
+        self._worker.start()
+        # Markers and the overlay are costly Python work (Point objects, rasterising): a second thread does them
+        # for the newest result, overlapping the next inference; skipped results are counted, never queued.
+        self._vis_slot: LatestFrameSlot[tuple] = LatestFrameSlot()
+        self._pending_deletes: list[int] = []
+        self._marker_faces = self._decimated_faces()
+        self._vis_worker = None
+        if p.publish_markers or self.overlay_pub is not None:
+            self._vis_worker = threading.Thread(target=self._visual_loop, name="fasthmr-visual", daemon=True)
+            self._vis_worker.start()
+        self.get_logger().info(
+            f"listening on {topic} ({p.image_transport}) + {p.camera_info_topic}; weights: {self.processor.weights}; "
+            f"body model: {self.processor.body_model}; outputs on {self.get_fully_qualified_name()}/meshes"
+        )
+
+    # ---- parameters -------------------------------------------------------------------------------------------
+    def _declare_parameters(self) -> NodeParams:
+        defaults = NodeParams()
+        values = {}
+        for name in NodeParams.names():
+            values[name] = self.declare_parameter(name, getattr(defaults, name)).value
+        return NodeParams(**values)
+
+    # ---- callbacks (executor thread: cheap, never block) ---------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        self.stats.on_received()
+        self._slot.put((msg, "raw"))
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self.stats.on_received()
+        self._slot.put((msg, "compressed"))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        k = ros_io.camera_matrix(msg)
+        if k is None:
+            self._log_problem("camera_info", f"ignoring CameraInfo on {self.params.camera_info_topic}: K is unset")
+            return
+        with self._camera_lock:
+            first = self._camera_matrix is None
+            self._camera_matrix = k
+            self._camera_info_size = (int(msg.width), int(msg.height))
+        if first:
+            self.get_logger().info(
+                f"CameraInfo received: fx={k[0, 0]:.1f} fy={k[1, 1]:.1f} cx={k[0, 2]:.1f} cy={k[1, 2]:.1f}"
+            )
+
+    # ---- inference thread ----------------------------------------------------------------------------------------
+    def _inference_loop(self) -> None:
+        while not self._stop.is_set():
+            item = self._slot.take(timeout=0.1)
+            if item is None:
+                continue
+            msg, kind = item
+            try:
+                self._process(msg, kind)
+            except ros_io.ImageError as err:
+                self.stats.on_bad_frame(str(err))
+                self._log_problem(str(err).split(" ")[0], f"skipping a frame: {err}")
+            except Exception as err:  # the node must outlive any single bad frame
+                self.stats.on_error(f"{type(err).__name__}: {err}")
+                self._log_problem(type(err).__name__, f"frame failed: {type(err).__name__}: {err}")
+                self.get_logger().debug(traceback.format_exc())
+
+    def _process(self, msg, kind: str) -> None:
+        t0 = time.perf_counter()
+        rgb = ros_io.compressed_to_rgb(msg) if kind == "compressed" else ros_io.image_to_rgb(msg)
+        height, width = rgb.shape[:2]
+        k, known = self._intrinsics(width, height)
+        t1 = time.perf_counter()
+        result = self.processor.process(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=known))
+        t2 = time.perf_counter()
+        header = msg.header
+        if self.params.frame_id:
+            header.frame_id = self.params.frame_id
+        self._recent_headers.append(header)
+        self._last_notes = result.notes
+        if result.delay_frames:
+            # decoder look-ahead: these people belong to an earlier processed frame, so carry that frame's stamp
+            if len(self._recent_headers) <= result.delay_frames:
+                return
+            header = self._recent_headers[-1 - result.delay_frames]
+        self._publish(
+            self.mesh_pub,
+            ros_messages.human_mesh_array(
+                result,
+                header,
+                self.processor.weights,
+                self.processor.body_model,
+                (width, height),
+                self.params.publish_vertices,
+            ),
+        )
+        t3 = time.perf_counter()
+        if self._vis_worker is not None:
+            with self._camera_lock:
+                self._pending_deletes.extend(result.ended_track_ids)
+            self._vis_slot.put((header, rgb, k, result))
+        stages = {"decode": (t1 - t0) * 1e3, "pipeline": (t2 - t1) * 1e3, "publish": (t3 - t2) * 1e3}
+        stages.update(result.timings_ms)
+        stages["total"] = (t3 - t0) * 1e3
+        self.stats.on_processed(stages)
+
+    def _intrinsics(self, width: int, height: int) -> tuple[np.ndarray, bool]:
+        with self._camera_lock:
+            k, size = self._camera_matrix, self._camera_info_size
+        if k is None:
+            if not self._said_default_intrinsics:
+                self._said_default_intrinsics = True
+                focal = default_camera_matrix(width, height)[0, 0]
+                self.get_logger().warning(
+                    f"no CameraInfo on {self.params.camera_info_topic} yet: using the default focal length "
+                    f"{focal:.0f} px (HMR2.0's 5000/256*max(W,H)); depths are not metric until CameraInfo arrives"
+                )
+            return default_camera_matrix(width, height), False
+        if size and size[0] > 0 and size != (width, height):
+            # images resized after calibration (e.g. a downscaled stream): scale K with them
+            k = k.copy()
+            k[0] *= width / size[0]
+            k[1] *= height / size[1]
+        return k, True
+
+    # ---- visualisation thread -------------------------------------------------------------------------------------
+    def _decimated_faces(self):
+        rest = getattr(self.processor, "rest_vertices", None)
+        if self.processor.faces is None or rest is None:
+            return None
+        from fasthmr_ros.perception.mesh_decimate import decimate
+
+        return decimate(rest, self.processor.faces, self.params.marker_triangles)
+
+    def _visual_loop(self) -> None:
+        while not self._stop.is_set():
+            item = self._vis_slot.take(timeout=0.1)
+            if item is None:
+                continue
+            header, rgb, k, result = item
+            with self._camera_lock:
+                ended, self._pending_deletes = self._pending_deletes, []
+            try:
+                if self.params.publish_markers:
+                    from fasthmr_ros.perception.types import FrameResult
+                    from fasthmr_ros.ros.markers import people_markers
+
+                    shown = FrameResult(people=result.people, ended_track_ids=ended)
+                    self._publish(self.marker_pub, people_markers(shown, header, self._marker_faces))
+                if self.overlay_pub is not None:
+                    self._publish(self.overlay_pub, ros_io.rgb_to_image_msg(self._overlay(rgb, k, result), header))
+            except Exception as err:  # a drawing problem must not stop inference
+                self.stats.on_error(f"visualisation: {type(err).__name__}: {err}")
+                self._log_problem("visual", f"markers/overlay failed: {type(err).__name__}: {err}")
+
+    def _overlay(self, rgb, k, result) -> np.ndarray:
+        from fasthmr_ros.perception.render import render_meshes, track_colour
+
+        meshes = [
+            (p.vertices, self.processor.faces, track_colour(p.track_id))
+            for p in result.people
+            if p.vertices is not None and self.processor.faces is not None
+        ]
+        image = render_meshes(np.ascontiguousarray(rgb), meshes, k) if meshes else np.array(rgb, copy=True)
+        import cv2
+
+        for p in result.people:
+            x0, y0 = int(p.box[0]), int(p.box[1])
+            cv2.putText(image, f"id {p.track_id}", (x0, max(y0 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                        tuple(int(c * 255) for c in track_colour(p.track_id)), 2, cv2.LINE_AA)  # fmt: skip
+        return image
+
+    # ---- outputs -------------------------------------------------------------------------------------------------
+    def _publish_faces(self) -> None:
+        if self.processor.faces is None:
+            return
+        header = Header()
+        header.stamp = self.get_clock().now().to_msg()
+        self._publish(
+            self.faces_pub,
+            ros_messages.mesh_faces(
+                self.processor.faces, self.processor.num_vertices, self.processor.body_model, header
+            ),
+        )
+
+    def _publish_diagnostics(self) -> None:
+        try:
+            self._publish_diagnostics_now()
+        except Exception as err:  # diagnostics must never take the node down
+            self._log_problem("diagnostics", f"diagnostics failed: {type(err).__name__}: {err}")
+
+    def _publish_diagnostics_now(self) -> None:
+        values: dict[str, object] = dict(self.stats.snapshot())
+        values["frames_dropped"] = self._slot.dropped
+        values["visual_frames_skipped"] = self._vis_slot.dropped
+        values["weights"] = self.processor.weights
+        values["body_model"] = self.processor.body_model
+        with self._camera_lock:
+            values["camera_info"] = "received" if self._camera_matrix is not None else "missing (default focal)"
+        values.update(self.processor.settings)
+        values.update(self._last_notes)
+        level, message = DiagnosticStatus.OK, "running"
+        if values["errors"]:
+            level, message = DiagnosticStatus.WARN, f"frames failed: {values['last_problem']}"
+        elif values["bad_frames"]:
+            level, message = DiagnosticStatus.WARN, f"bad input frames: {values['last_problem']}"
+        elif values["camera_info"] != "received":
+            level, message = DiagnosticStatus.WARN, "no CameraInfo: using the default focal length"
+        self._publish(
+            self.diag_pub,
+            ros_messages.diagnostics(values, level, message, self.get_clock().now().to_msg(), f"{NODE_NAME}: pipeline"),
+        )
+
+    def _publish(self, publisher, msg) -> None:
+        publisher.publish(msg)
+        # the overlay is a view of the camera images, which bags usually hold already: keep recordings small
+        if self.recorder is not None and publisher is not self.overlay_pub:
+            self.recorder.write(publisher.topic_name, msg, self.get_clock().now().nanoseconds)
+
+    def _log_problem(self, kind: str, text: str) -> None:
+        """Log each kind of problem at once, then at most every few seconds, so bad streams don't flood the log."""
+        now = time.monotonic()
+        if now - self._problem_logged_at.get(kind, -1e9) >= PROBLEM_LOG_PERIOD_S:
+            self._problem_logged_at[kind] = now
+            self.get_logger().warning(text)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._slot.close()
+        self._worker.join(timeout=5.0)
+        self._vis_slot.close()
+        if self._vis_worker is not None:
+            self._vis_worker.join(timeout=5.0)
+        if self.recorder is not None:
+            self.recorder.close()
+
+
+def spin_node(args: list[str] | None) -> int:
+    """Init rclpy with args, run the node until Ctrl-C/SIGTERM, shut down cleanly. Returns the exit code."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = HmrNode()
+    except (StartupError, FileNotFoundError, ValueError) as err:
+        print(f"[fasthmr] cannot start: {err}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.shutdown()
+        # the context may already be shut down by the signal handler: print, don't log to /rosout
+        print(
+            f"[fasthmr] stopped: {node.stats.received} frames received, {node.stats.processed} processed, "
+            f"{node._slot.dropped} dropped, {node.stats.bad_frames} bad",
+            file=sys.stderr,
+        )
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `ros2 run fasthmr_ros hmr_node --ros-args ...` (plain ROS arguments)."""
+    return spin_node(sys.argv if argv is None else argv)
+
+
+# ---- `fasthmr run` -------------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from fasthmr_ros.paths import config_dir
+
+    parser.add_argument("--params-file", default=str(config_dir() / "hmr.yaml"), help="node parameters (YAML)")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="override one parameter, e.g. -p device:=cuda (repeatable)",
+    )
+    parser.add_argument(
+        "--dds",
+        default="localhost",
+        help="Fast DDS transport profile: localhost (shipped; one host), none, or an XML path",
+    )
+    parser.add_argument("--record", default="", metavar="OUT.mcap", help="record every output message to MCAP")
+    parser.add_argument("ros_args", nargs=argparse.REMAINDER, help="further arguments after --ros-args")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fasthmr_ros.ros.dds import configure_dds
+
+    configure_dds(args.dds)
+    if not Path(args.params_file).is_file():
+        print(f"[fasthmr] cannot start: parameter file not found: {args.params_file}", file=sys.stderr)
+        return 2
+    ros_args = ["fasthmr", "--ros-args", "--params-file", args.params_file]
+    for item in args.param:
+        ros_args += ["-p", item]
+    if args.record:
+        ros_args += ["-p", f"record:={Path(args.record).resolve()}"]
+    extra = [a for a in args.ros_args if a != "--ros-args"]
+    if extra:
+        ros_args += extra
+    return spin_node(ros_args)

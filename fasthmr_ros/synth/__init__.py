@@ -1,1 +1,0 @@
-"""Synthetic motion and simulated HMR errors for training and evaluating the temporal decoder."""
