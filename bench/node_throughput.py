@@ -19,7 +19,8 @@ import torch
 
 from fasthmr_ros import footage
 from fasthmr_ros.perception.camera import default_camera_matrix
-from fasthmr_ros.perception.pipeline import Pipeline, PipelineConfig
+from fasthmr_ros.perception.config import PipelineConfig
+from fasthmr_ros.perception.pipeline import Pipeline
 from fasthmr_ros.perception.types import Frame
 
 
@@ -62,9 +63,9 @@ def main() -> None:
     k[0, 0] = k[1, 1] = 640.0
     variants = {}
     for people in (1, 3):
-        variants[(people, "unmerged")] = PipelineConfig(max_people=people, token_merging=False)
-        variants[(people, "merged")] = PipelineConfig(max_people=people, token_merging=True,
-                                                      merge_plan=args.merge_plan)  # fmt: skip
+        variants[(people, "unmerged")] = PipelineConfig.from_flat(dict(max_people=people, token_merging=False))
+        variants[(people, "merged")] = PipelineConfig.from_flat(dict(max_people=people, token_merging=True,
+                                                                     merge_plan=args.merge_plan))  # fmt: skip
     pipelines = {key: Pipeline(config) for key, config in variants.items()}
     samples: dict[tuple[int, str], list[float]] = {key: [] for key in variants}
     people_seen: dict[tuple[int, str], list[int]] = {key: [] for key in variants}

@@ -52,13 +52,14 @@ def eval_set(sequences: int, seconds: float, fps: float) -> SynthSet:
 def pipeline_method(checkpoint: str | None, config: str):
     """The package's Pipeline (MediaPipe masks -> tracking -> crops -> model -> body), per frame, no decoder and no
     token merging; a fresh tracker for every sequence."""
-    from fasthmr_ros.perception.pipeline import Pipeline, PipelineConfig
+    from fasthmr_ros.perception.config import PipelineConfig
+    from fasthmr_ros.perception.pipeline import Pipeline
     from fasthmr_ros.perception.tracking import Tracker
     from fasthmr_ros.perception.types import Frame
 
     pipeline = Pipeline(
-        PipelineConfig(
-            checkpoint=checkpoint or "", model_config=config, decoder=False, token_merging=False, max_people=1
+        PipelineConfig.from_flat(
+            dict(checkpoint=checkpoint or "", model_config=config, decoder=False, token_merging=False, max_people=1)
         )
     )
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from fasthmr_ros.model.hmr2 import HMR2
-from fasthmr_ros.perception.pipeline import PipelineConfig
+from fasthmr_ros.runtime.config import EncoderConfig
 
 
 def write_official_checkpoint(path: Path, config: str = "tiny", seed: int = 0) -> HMR2:
@@ -56,6 +56,6 @@ def write_official_checkpoint(path: Path, config: str = "tiny", seed: int = 0) -
     return model
 
 
-def runtime_config(checkpoint: str = "", **settings) -> PipelineConfig:
-    """The pipeline's own config (what the node hands load_runtime) for a tiny checkpoint, one torch thread."""
-    return PipelineConfig(**{"checkpoint": checkpoint, "model_config": "tiny", "threads": 1, **settings})
+def runtime_config(checkpoint: str = "", **settings) -> EncoderConfig:
+    """The encoder config the pipeline hands load_runtime, for a tiny checkpoint."""
+    return EncoderConfig(**{"checkpoint": checkpoint, "model_config": "tiny", **settings})

@@ -97,11 +97,13 @@ def test_runtime_with_onednn_linears_matches_torch_linears_on_real_crops() -> No
 
 
 def test_load_runtime_takes_cpu_linear_and_falls_back_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    runtime = load_runtime(runtime_config(), torch.device("cpu"))  # the embedded demo model
+    runtime = load_runtime(runtime_config(), torch.device("cpu"), batch=4, threads=1)  # the embedded demo model
     assert runtime.cpu_linear == "onednn" and runtime.fallback_note == ""
-    assert load_runtime(runtime_config(cpu_linear="torch"), torch.device("cpu")).cpu_linear == "torch"
+    assert (
+        load_runtime(runtime_config(cpu_linear="torch"), torch.device("cpu"), batch=4, threads=1).cpu_linear == "torch"
+    )
     # A torch build without oneDNN (e.g. some ARM wheels) cannot be installed here: simulate its answer.
     monkeypatch.setattr(cpu_linear.torch.backends.mkldnn, "is_available", lambda: False)
-    fallback = load_runtime(runtime_config(), torch.device("cpu"))
+    fallback = load_runtime(runtime_config(), torch.device("cpu"), batch=4, threads=1)
     assert fallback.cpu_linear == "torch"
     assert fallback.fallback_note == "cpu_linear onednn -> torch: this torch build has no oneDNN (mkldnn)"

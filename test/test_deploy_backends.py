@@ -34,7 +34,7 @@ from fasthmr_ros.runtime.onnx_export import ExportSettings, export_encoder
 from fasthmr_ros.runtime.tensorrt_engine import engine_file, engine_settings, ensure_engine, unsupported_ops
 
 CLIP = "pose2sim_single_cam01.mp4"  # MediaPipe finds the person in every frame
-RuntimeConfig = partial(runtime_config, backend="onnxruntime", max_people=3)
+RuntimeConfig = partial(runtime_config, backend="onnxruntime")
 FALLBACK_LINE = "backend tensorrt unavailable (TensorRT needs a CUDA device, device is cpu): using onnxruntime"
 
 
@@ -98,8 +98,8 @@ def test_node_logs_one_line_when_tensorrt_is_missing(checkpoints: tuple[Path, Pa
             self.warnings.append(text)
 
     log = Log()
-    params = NodeParams(checkpoint=str(checkpoints[0]), model_config="tiny", backend="tensorrt", decoder=False,
-                        accel_cache=str(tmp_path), max_people=2)  # fmt: skip
+    params = NodeParams.from_values(dict(checkpoint=str(checkpoints[0]), model_config="tiny", backend="tensorrt",
+                                         decoder=False, accel_cache=str(tmp_path), max_people=2))  # fmt: skip
     pipeline = build_processor(params, log)
     assert log.warnings == [FALLBACK_LINE]
     assert pipeline.encoder.backend == "onnxruntime"
@@ -109,11 +109,19 @@ def test_node_logs_one_line_when_tensorrt_is_missing(checkpoints: tuple[Path, Pa
 
 def test_precision_settings_are_checked(checkpoints: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="precision int8 needs backend tensorrt"):
-        load_runtime(RuntimeConfig(str(checkpoints[0]), backend="torch", precision="int8"), torch.device("cpu"))
+        load_runtime(
+            RuntimeConfig(str(checkpoints[0]), backend="torch", precision="int8"),
+            torch.device("cpu"),
+            batch=3,
+            threads=1,
+        )
     with pytest.raises(ValueError, match="precision must be one of"):
-        load_runtime(RuntimeConfig(str(checkpoints[0]), precision="fp8"), torch.device("cpu"))
+        load_runtime(RuntimeConfig(str(checkpoints[0]), precision="fp8"), torch.device("cpu"), batch=3, threads=1)
     runtime = load_runtime(
-        RuntimeConfig(str(checkpoints[0]), backend="tensorrt", precision="int8", accel_cache=str(tmp_path)), "cpu"
+        RuntimeConfig(str(checkpoints[0]), backend="tensorrt", precision="int8", accel_cache=str(tmp_path)),
+        "cpu",
+        batch=3,
+        threads=1,
     )
     assert runtime.backend == "onnxruntime" and "precision int8 needs TensorRT" in runtime.fallback_note
     with pytest.raises(ValueError, match="cuda_graphs needs device cuda"):
@@ -179,19 +187,19 @@ def test_exported_graph_is_reused_and_checked_against_the_node(
     assert sidecar["batch"] == 2 and set(sidecar["graphs"]) == {"merged", "base"}
     crops = real_crops()
     config = RuntimeConfig(str(checkpoints[0]), accel_model=str(exported))
-    runtime = load_runtime(config, torch.device("cpu"))
-    reference = load_runtime(replace(config, backend="torch"), torch.device("cpu"))
+    runtime = load_runtime(config, torch.device("cpu"), batch=3, threads=1)
+    reference = load_runtime(replace(config, backend="torch"), torch.device("cpu"), batch=3, threads=1)
     with torch.inference_mode():  # 3 crops on a batch-2 graph: one full chunk, one padded
         torch.testing.assert_close(
             runtime(crops.images[:3], crops.token_masks[:3]).body_pose,
             reference(crops.images[:3], crops.token_masks[:3]).body_pose, atol=1e-4, rtol=1e-4,
         )  # fmt: skip
     with pytest.raises(ValueError, match=r"does not fit this node's settings \(weights"):
-        load_runtime(replace(config, checkpoint=str(checkpoints[1])), "cpu")
+        load_runtime(replace(config, checkpoint=str(checkpoints[1])), "cpu", batch=3, threads=1)
     with pytest.raises(ValueError, match=r"does not fit this node's settings \(token_merging"):
-        load_runtime(replace(config, token_budget=100), "cpu")
+        load_runtime(replace(config, token_budget=100), "cpu", batch=3, threads=1)
     with pytest.raises(FileNotFoundError, match="fasthmr export"):
-        load_runtime(replace(config, accel_model=str(tmp_path / "none.onnx")), "cpu")
+        load_runtime(replace(config, accel_model=str(tmp_path / "none.onnx")), "cpu", batch=3, threads=1)
 
 
 def test_bad_and_stale_exported_files_fail_with_one_line(exported: Path, checkpoints: tuple[Path, Path],
@@ -204,24 +212,24 @@ def test_bad_and_stale_exported_files_fail_with_one_line(exported: Path, checkpo
     original = copy.read_bytes()
     copy.write_bytes(b"not an onnx graph".ljust(len(original), b"\0"))  # same size as recorded: only the content lies
     with pytest.raises(ValueError, match="is not a loadable ONNX model"):
-        load_runtime(replace(config, accel_model=str(copy)), "cpu")
+        load_runtime(replace(config, accel_model=str(copy)), "cpu", batch=3, threads=1)
     copy.write_bytes(original[:-100])
     with pytest.raises(ValueError, match="stale or truncated"):
-        load_runtime(replace(config, accel_model=str(copy)), "cpu")
+        load_runtime(replace(config, accel_model=str(copy)), "cpu", batch=3, threads=1)
     copy.write_bytes(original)
     side.write_text("{not json")
     with pytest.raises(ValueError, match="is not valid JSON"):
-        load_runtime(replace(config, accel_model=str(copy)), "cpu")
+        load_runtime(replace(config, accel_model=str(copy)), "cpu", batch=3, threads=1)
     side.unlink()
     with pytest.raises(ValueError, match="has no sidecar"):
-        load_runtime(replace(config, accel_model=str(copy)), "cpu")
+        load_runtime(replace(config, accel_model=str(copy)), "cpu", batch=3, threads=1)
     # a broken cache entry is exported again, with one line saying why
     cache = tmp_path / "cache"
-    load_runtime(replace(config, accel_cache=str(cache)), "cpu")
+    load_runtime(replace(config, accel_cache=str(cache)), "cpu", batch=3, threads=1)
     (entry,) = (cache / "onnx").glob("*/model.onnx")
     entry.write_bytes(entry.read_bytes()[:1000])
     lines: list[str] = []
-    runtime = load_runtime(replace(config, accel_cache=str(cache)), "cpu", lines.append)
+    runtime = load_runtime(replace(config, accel_cache=str(cache)), "cpu", log=lines.append, batch=3, threads=1)
     assert any("is unusable" in line and "stale or truncated" in line for line in lines)
     assert runtime.backend == "onnxruntime" and entry.stat().st_size > 1000
 

@@ -31,7 +31,7 @@ def fitting_crops(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     return crops.images[fits][:count], crops.token_masks[fits][:count]
 
 
-RuntimeConfig = partial(runtime_config, backend="onnxruntime", max_people=2)
+RuntimeConfig = partial(runtime_config, backend="onnxruntime")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -138,11 +138,13 @@ def test_onnxruntime_backend_exports_once_and_matches_the_torch_runtime(checkpoi
     images, masks = fitting_crops(3)
     lines: list[str] = []
     config = RuntimeConfig(str(checkpoint), accel_cache=str(tmp_path / "cache"))
-    runtime = load_runtime(config, torch.device("cpu"), lines.append)
+    runtime = load_runtime(config, torch.device("cpu"), log=lines.append, batch=2, threads=1)
     assert isinstance(runtime, GraphRuntime) and runtime.backend == "onnxruntime" and not runtime.fallback_note
     assert any("exporting the tiny encoder" in line for line in lines)
     assert "onnxruntime fp32 (CPUExecutionProvider)" in runtime.settings_text and "192->90" in runtime.settings_text
-    torch_runtime = load_runtime(RuntimeConfig(str(checkpoint), backend="torch"), torch.device("cpu"))
+    torch_runtime = load_runtime(
+        RuntimeConfig(str(checkpoint), backend="torch"), torch.device("cpu"), batch=2, threads=1
+    )
     with torch.inference_mode():
         for call_masks in (masks, None):
             got, want = runtime(images, call_masks), torch_runtime(images, call_masks)
@@ -154,7 +156,9 @@ def test_onnxruntime_backend_exports_once_and_matches_the_torch_runtime(checkpoi
     assert len(exported) == 1
     stamp = exported[0].stat().st_mtime_ns
     lines.clear()
-    again = load_runtime(config, torch.device("cpu"), lines.append)  # cache hit: no export, same file
+    again = load_runtime(
+        config, torch.device("cpu"), log=lines.append, batch=2, threads=1
+    )  # cache hit: no export, same file
     assert not lines and exported[0].stat().st_mtime_ns == stamp
     with torch.inference_mode():
         torch.testing.assert_close(again(images, masks).pose_6d, runtime(images, masks).pose_6d)

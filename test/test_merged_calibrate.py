@@ -128,7 +128,9 @@ def test_runtime_applies_plan_and_token_merging_and_reports_them(checkpoint: Pat
     plan_path = tmp_path / "plan.json"
     weights = load_hmr2(checkpoint, "tiny")
     MergePlan("tiny", 6, [(3, 5)], tau_mm=0.1, fingerprint=weights_fingerprint(weights)).save(plan_path)
-    runtime = load_runtime(runtime_config(str(checkpoint), merge_plan=str(plan_path)), torch.device("cpu"))
+    runtime = load_runtime(
+        runtime_config(str(checkpoint), merge_plan=str(plan_path)), torch.device("cpu"), batch=4, threads=1
+    )
     assert "ECLM 6->4 blocks" in runtime.settings_text and "192->90 tokens" in runtime.settings_text
     crops = real_crops()
     fits = crops.token_masks.reshape(len(crops), -1).sum(dim=1) <= 89  # enough background for the budget
@@ -142,8 +144,10 @@ def test_runtime_applies_plan_and_token_merging_and_reports_them(checkpoint: Pat
         assert runtime.last_notes["encoder_tokens"] == "192" and "skipped" in runtime.last_notes["token_merging"]
     assert merged.pose_6d.shape == unmasked.pose_6d.shape == (3, 144)
     assert not torch.allclose(merged.pose_6d, unmasked.pose_6d)
-    plain = load_runtime(runtime_config(str(checkpoint), token_merging=False), torch.device("cpu"))
+    plain = load_runtime(runtime_config(str(checkpoint), token_merging=False), torch.device("cpu"), batch=4, threads=1)
     assert "6 blocks, no layer merging" in plain.settings_text and "no token merging" in plain.settings_text
     MergePlan("tiny", 6, [(0, 4)], tau_mm=0.1).save(plan_path)  # 2 blocks left: too few for 3 merging blocks
     with pytest.raises(ValueError, match="token merging needs 3 blocks"):
-        load_runtime(runtime_config(str(checkpoint), merge_plan=str(plan_path)), torch.device("cpu"))
+        load_runtime(
+            runtime_config(str(checkpoint), merge_plan=str(plan_path)), torch.device("cpu"), batch=4, threads=1
+        )

@@ -10,7 +10,8 @@ import torch
 from fasthmr_ros import footage
 from fasthmr_ros.model.hmr2 import HMR2
 from fasthmr_ros.perception.camera import default_camera_matrix
-from fasthmr_ros.perception.pipeline import Pipeline, PipelineConfig
+from fasthmr_ros.perception.config import PipelineConfig
+from fasthmr_ros.perception.pipeline import Pipeline
 from fasthmr_ros.perception.types import Frame
 from fasthmr_ros.runtime.checkpoint import save_hmr2
 
@@ -32,8 +33,8 @@ def test_nan_weights_publish_nobody_and_are_counted(tmp_path):
         model.smpl_head.decpose.weight.fill_(float("nan"))
     path = tmp_path / "nan.ckpt"
     save_hmr2(model, path)
-    sane = Pipeline(PipelineConfig(decoder=False, token_merging=False))
-    broken = Pipeline(PipelineConfig(checkpoint=str(path), model_config="micro", token_merging=False))
+    sane = Pipeline(PipelineConfig.from_flat(dict(decoder=False, token_merging=False)))
+    broken = Pipeline(PipelineConfig.from_flat(dict(checkpoint=str(path), model_config="micro", token_merging=False)))
     seen_sane, seen_broken, notes = 0, 0, {}
     for rgb in sports2d_frames(8):
         k = default_camera_matrix(rgb.shape[1], rgb.shape[0])

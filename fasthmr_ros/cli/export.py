@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from fasthmr_ros.model.configs import CONFIGS
+from fasthmr_ros.runtime.config import EncoderConfig
 from fasthmr_ros.runtime.onnx_export import DEFAULT_OPSET, DEFAULT_TOLERANCE, export_encoder
 
 INT8_HINT = "--precision int8 calibrates on your footage: add --video CLIP (a few dozen people)"
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
 
-    config = argparse.Namespace(
+    config = EncoderConfig(
         checkpoint=args.checkpoint, model_config=args.config, merge_plan=args.merge_plan,
         token_merging=not args.no_token_merging, token_budget=args.token_budget,
     )  # fmt: skip

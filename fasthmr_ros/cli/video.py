@@ -12,7 +12,7 @@ import numpy as np
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from fasthmr_ros.ros.params import NodeParams
+    from fasthmr_ros.perception.config import flat_defaults
 
     parser.add_argument("input", help="video file, image folder or image")
     parser.add_argument("--out", required=True, help="overlay video to write (.mp4); results go beside it (.npz)")
@@ -20,33 +20,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--focal", type=float, default=0.0,
                         help="focal length in pixels (default: HMR2.0's 5000/256*max(W,H))")  # fmt: skip
     parser.add_argument("--max-frames", type=int, default=0)
-    defaults = NodeParams()
-    for name in ("checkpoint", "model_config", "smpl_model", "merge_plan", "mask_backend", "mask_model", "device",
-                 "decoder_model", "backend", "precision", "accel_model", "accel_cache"):  # fmt: skip
-        parser.add_argument(f"--{name.replace('_', '-')}", default=getattr(defaults, name))
-    parser.add_argument("--no-token-merging", action="store_true")
-    parser.add_argument("--no-decoder", action="store_true")
-    parser.add_argument("--max-people", type=int, default=defaults.max_people)
+    # the node's pipeline parameters, same names and defaults (README "Parameters"); --no-decoder etc. for booleans
+    for name, default in flat_defaults().items():
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from fasthmr_ros.perception.camera import default_camera_matrix
+    from fasthmr_ros.perception.config import FLAT_NAMES, PipelineConfig
     from fasthmr_ros.perception.frame_source import FrameSource
-    from fasthmr_ros.perception.pipeline import Pipeline, PipelineConfig
+    from fasthmr_ros.perception.pipeline import Pipeline
     from fasthmr_ros.perception.render import render_meshes, track_colour
     from fasthmr_ros.perception.types import Frame
 
     try:
         source = FrameSource(args.input, args.width)
-        config = PipelineConfig(
-            device=args.device, checkpoint=args.checkpoint, model_config=args.model_config,
-            smpl_model=args.smpl_model, merge_plan=args.merge_plan, mask_backend=args.mask_backend,
-            mask_model=args.mask_model, token_merging=not args.no_token_merging, decoder=not args.no_decoder,
-            decoder_model=args.decoder_model, max_people=args.max_people, backend=args.backend,
-            precision=args.precision, accel_model=args.accel_model, accel_cache=args.accel_cache,
-        )  # fmt: skip
+        config = PipelineConfig.from_flat({name: getattr(args, name) for name in FLAT_NAMES})
         pipeline = Pipeline(config, log=lambda text: print(f"[video] {text}", file=sys.stderr))
         for note in pipeline.startup_notes:
             print(f"[video] {note}", file=sys.stderr)

@@ -1,9 +1,7 @@
 """Person crops (with token masks) from video files, for calibration (`fasthmr calibrate`), benches and tests.
 
-Frames are sampled evenly from each video. People come from the package's mask generator (fasthmr_ros.perception.masks,
-"mediapipe" backend) when it is installed; otherwise from MediaPipe Pose directly, which finds one person per
-frame (its segmentation mask, and the mask's bounding box as the person box). A box file can replace detection:
-then crops get no masks unless a detector also runs.
+Frames are sampled evenly from each video. People come from the package's person masks (perception/masks.py,
+"mediapipe" backend), as in the node. A box file can replace detection; its crops then carry no token masks.
 """
 
 from __future__ import annotations
@@ -17,10 +15,10 @@ import cv2
 import numpy as np
 import torch
 
+from fasthmr_ros.perception.masks import create_mask_generator
 from fasthmr_ros.perception.preprocess import DEFAULT_MASK_THRESHOLD, crop_people
 
 # Masks smaller than this (pixels) are detector noise, not a person worth calibrating on.
-MIN_MASK_PIXELS = 500
 
 
 @dataclass
@@ -37,40 +35,10 @@ class PeopleCrops:
 People = list[tuple[np.ndarray, np.ndarray | None]]  # (box (4,) xyxy, mask (H, W) bool | None) per person
 
 
-def _mask_generator_people(max_people: int) -> Callable[[np.ndarray], People] | None:
-    try:
-        from fasthmr_ros.perception.masks import create_mask_generator
-    except ImportError:
-        return None
+def person_detector(max_people: int = 2) -> Callable[[np.ndarray], People]:
+    """image_rgb -> [(box, mask)]: the package's person masks (MediaPipe), up to max_people."""
     generator = create_mask_generator("mediapipe", max_people=max_people)
     return lambda rgb: [(np.asarray(d.box, np.float64), d.mask) for d in generator(rgb)][:max_people]
-
-
-class _MediaPipePose:
-    """One person per frame from MediaPipe Pose (mask from its segmentation output, box = mask bounds)."""
-
-    def __init__(self) -> None:
-        import mediapipe as mp
-
-        self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True)
-
-    def __call__(self, rgb: np.ndarray) -> People:
-        result = self.pose.process(rgb)
-        if result.segmentation_mask is None:
-            return []
-        mask = result.segmentation_mask > 0.5
-        if mask.sum() < MIN_MASK_PIXELS:
-            return []
-        ys, xs = np.nonzero(mask)
-        return [(np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64), mask)]
-
-    def close(self) -> None:
-        self.pose.close()
-
-
-def person_detector(max_people: int = 2) -> Callable[[np.ndarray], People]:
-    """image_rgb -> [(box, mask)]: the package's mask generator if present, else MediaPipe Pose (one person)."""
-    return _mask_generator_people(max_people) or _MediaPipePose()
 
 
 def sample_frames(video: str | Path, count: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -122,31 +90,27 @@ def crops_from_videos(
         raise ValueError("a box file describes one video: pass exactly one video with it")
     detector = None if boxes is not None else person_detector(max_people)
     images, masks, coverage, sources = [], [], [], []
-    try:
-        for video in videos:
-            frames = sample_frames(video, frames_per_video) if boxes is None else _listed_frames(video, boxes)
-            for index, rgb in frames:
-                if boxes is not None:
-                    people: People = [(box, None) for box in boxes[index][:max_people]]
-                else:
-                    people = detector(rgb)[:max_people]
-                if people:
-                    with_masks = all(mask is not None for _, mask in people)
-                    batch = crop_people(
-                        rgb,
-                        np.stack([box for box, _ in people]),
-                        [mask for _, mask in people] if with_masks else None,
-                        mask_threshold,
-                    )
-                    images.append(batch.images)
-                    masks.append(batch.token_masks)
-                    coverage.append(batch.token_coverage)
-                    sources += [f"{Path(video).name}#{index}"] * len(batch)
-                if progress is not None:
-                    progress(1)
-    finally:
-        if isinstance(detector, _MediaPipePose):
-            detector.close()
+    for video in videos:
+        frames = sample_frames(video, frames_per_video) if boxes is None else _listed_frames(video, boxes)
+        for index, rgb in frames:
+            if boxes is not None:
+                people: People = [(box, None) for box in boxes[index][:max_people]]
+            else:
+                people = detector(rgb)[:max_people]
+            if people:
+                with_masks = all(mask is not None for _, mask in people)
+                batch = crop_people(
+                    rgb,
+                    np.stack([box for box, _ in people]),
+                    [mask for _, mask in people] if with_masks else None,
+                    mask_threshold,
+                )
+                images.append(batch.images)
+                masks.append(batch.token_masks)
+                coverage.append(batch.token_coverage)
+                sources += [f"{Path(video).name}#{index}"] * len(batch)
+            if progress is not None:
+                progress(1)
     if not images:
         raise ValueError(f"no person found in the sampled frames of {', '.join(map(str, videos))}")
     if all(m is not None for m in masks):

@@ -15,41 +15,13 @@ import torch
 
 from fasthmr_ros.model.rotation import rotmat_to_axis_angle
 from fasthmr_ros.perception.camera import cam_crop_to_full
+from fasthmr_ros.perception.config import PipelineConfig
 from fasthmr_ros.perception.masks import PersonDetection, create_mask_generator
 from fasthmr_ros.perception.preprocess import crop_people
 from fasthmr_ros.perception.tracking import Tracker
 from fasthmr_ros.perception.types import Frame, FrameResult, Person
 from fasthmr_ros.runtime.body_files import load_body_model
 from fasthmr_ros.runtime.hmr_runtime import load_runtime
-
-
-@dataclass
-class PipelineConfig:
-    device: str = "cpu"
-    checkpoint: str = ""  # "" = the embedded demo model
-    model_config: str = "vit_h"
-    smpl_model: str = ""  # "" = the embedded body model
-    merge_plan: str = ""
-    mask_backend: str = "mediapipe"
-    mask_model: str = ""
-    token_merging: bool = True
-    token_budget: int = 90
-    backend: str = "torch"  # torch | onnxruntime | tensorrt
-    precision: str = "fp32"  # fp32 | fp16 | bf16 | int8 (tensorrt)
-    cuda_graphs: bool = False
-    cpu_linear: str = "onednn"  # onednn | torch (CPU fp32 linear layers)
-    accel_model: str = ""  # exported .onnx; "" = export into accel_cache
-    accel_cache: str = ""
-    decoder: bool = True
-    decoder_model: str = ""
-    decoder_window: int = 0
-    decoder_lookahead: int = 0
-    max_people: int = 4
-    threads: int = 0  # torch CPU threads; 0 = torch's default
-
-    @classmethod
-    def from_params(cls, params) -> PipelineConfig:
-        return cls(**{name: getattr(params, name) for name in cls.__dataclass_fields__ if hasattr(params, name)})
 
 
 @dataclass
@@ -70,7 +42,13 @@ class Pipeline:
         self.device = torch.device(config.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device '{config.device}' requested but CUDA is not available (use device: cpu)")
-        self.encoder = load_runtime(config, self.device, log) if log is not None else load_runtime(config, self.device)
+        self.encoder = load_runtime(
+            config.encoder,
+            self.device,
+            batch=config.max_people,
+            threads=config.threads,
+            **({"log": log} if log is not None else {}),
+        )
         # lines the caller should log once at start-up (e.g. "backend tensorrt unavailable (...): using onnxruntime")
         self.startup_notes = [self.encoder.fallback_note] if self.encoder.fallback_note else []
         self.weights = self.encoder.description
@@ -80,34 +58,35 @@ class Pipeline:
         self.num_vertices = int(self.body.num_vertices)
         self.rest_vertices = self.body.layer.v_template.detach().cpu().numpy()
         mask_options: dict[str, object] = {"max_people": config.max_people}
-        if config.mask_backend == "onnx":
-            if not config.mask_model:
+        if config.masks.backend == "onnx":
+            if not config.masks.model:
                 raise ValueError("mask_backend 'onnx' needs mask_model: the path of a YOLO-seg ONNX model")
-            mask_options["model_path"] = config.mask_model
+            mask_options["model_path"] = config.masks.model
             mask_options["device"] = config.device  # the mask model runs on the encoder's GPU when it can
-        self.masks = create_mask_generator(config.mask_backend, **mask_options)
+        self.masks = create_mask_generator(config.masks.backend, **mask_options)
         self.tracker = Tracker()
         self.decoder = None
-        if config.decoder:
+        if config.decoder.enabled:
             from fasthmr_ros.perception.decoder_stream import StreamingDecoder
             from fasthmr_ros.runtime.decoder_files import load_decoder
 
             self.decoder = StreamingDecoder(
-                model=load_decoder(config.decoder_model or None),
-                window=config.decoder_window or None,
-                lookahead=config.decoder_lookahead,
+                model=load_decoder(config.decoder.model or None),
+                window=config.decoder.window or None,
+                lookahead=config.decoder.lookahead,
                 device=self.device,
             )
-        self.lookahead = config.decoder_lookahead if self.decoder is not None else 0
+        self.lookahead = config.decoder.lookahead if self.decoder is not None else 0
         self.non_finite_people = 0  # people dropped because the model gave NaN/inf for them
         self._pending: deque[_Pending] = deque(maxlen=self.lookahead + 1)
         self.settings = {
             "device": str(self.device),
             "encoder": self.encoder.settings_text,
-            "backend": self.encoder.backend + (f" ({config.backend} unavailable)" if self.startup_notes else ""),
+            "backend": self.encoder.backend
+            + (f" ({config.encoder.backend} unavailable)" if self.startup_notes else ""),
             "decoder": self.decoder.model.description if self.decoder is not None else "off",
             "decoder_lookahead_frames": str(self.lookahead),
-            "mask_backend": config.mask_backend,
+            "mask_backend": config.masks.backend,
             "max_people": str(config.max_people),
         }
 
@@ -211,7 +190,3 @@ def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
     """(N, 3) camera-frame points -> (N, 2) pixels with intrinsics K (points behind the camera are clamped)."""
     z = np.maximum(points[:, 2:3], 1e-6)
     return (points[:, :2] / z) * np.array([k[0, 0], k[1, 1]]) + np.array([k[0, 2], k[1, 2]])
-
-
-def build_pipeline(params, log: Callable[[str], None] | None = None) -> Pipeline:
-    return Pipeline(PipelineConfig.from_params(params), log)

@@ -30,7 +30,7 @@ from fasthmr_ros.perception.types import Frame, FrameProcessor
 from fasthmr_ros.ros import images as ros_io
 from fasthmr_ros.ros import messages as ros_messages
 from fasthmr_ros.ros.frame_slot import LatestFrameSlot
-from fasthmr_ros.ros.params import NodeParams
+from fasthmr_ros.ros.params import NodeParams, parameter_defaults
 from fasthmr_ros.ros.stats import NodeStats
 
 NODE_NAME = "fasthmr"
@@ -55,11 +55,11 @@ def build_processor(params: NodeParams, log) -> FrameProcessor:
 
     if not params.models:
         return NoModelProcessor()
-    from fasthmr_ros.perception.pipeline import build_pipeline
+    from fasthmr_ros.perception.pipeline import Pipeline
 
     log.info("loading models (person masks, encoder, body model, decoder) ...")
     try:
-        pipeline = build_pipeline(params, log.info)
+        pipeline = Pipeline(params.pipeline, log.info)
     except (FileNotFoundError, ValueError) as err:
         raise StartupError(str(err)) from err
     for note in pipeline.startup_notes:  # e.g. the requested backend is missing here and another one runs
@@ -129,11 +129,11 @@ class HmrNode(Node):
 
     # ---- parameters -------------------------------------------------------------------------------------------
     def _declare_parameters(self) -> NodeParams:
-        defaults = NodeParams()
-        values = {}
-        for name in NodeParams.names():
-            values[name] = self.declare_parameter(name, getattr(defaults, name)).value
-        return NodeParams(**values)
+        values = {name: self.declare_parameter(name, default).value for name, default in parameter_defaults().items()}
+        try:
+            return NodeParams.from_values(values)
+        except ValueError as err:
+            raise StartupError(str(err)) from err
 
     # ---- callbacks (executor thread: cheap, never block) ---------------------------------------------------------
     def _on_image(self, msg: Image) -> None:

@@ -1,4 +1,4 @@
-"""Load the onnxruntime or TensorRT runtime for a node/pipeline config (same fields as PipelineConfig).
+"""Load the onnxruntime or TensorRT runtime for an EncoderConfig.
 
 ONNX graphs come from `accel_model` (a `fasthmr export` output, checked against the node's settings) or from the
 export cache (exported on first use). TensorRT engines are always cached, keyed by graph hash, GPU, TensorRT
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -18,22 +17,22 @@ from fasthmr_ros.model.configs import get_config
 from fasthmr_ros.model.eclm import MergePlan, apply_plan, load_plan
 from fasthmr_ros.model.hmr2 import HMR2
 from fasthmr_ros.model.tome import TokenMergingConfig, describe, merge_schedule
+from fasthmr_ros.runtime.config import EncoderConfig
 from fasthmr_ros.runtime.export_cache import cache_dir, cached_export
 from fasthmr_ros.runtime.fingerprint import file_fingerprint
 from fasthmr_ros.runtime.graph_runtime import Graph, GraphRuntime
 from fasthmr_ros.runtime.onnx_export import ExportSettings, graph_path, plan_fingerprint, read_export
 
 
-def export_settings(config: Any, batch: int) -> tuple[ExportSettings, dict[str, str], MergePlan | None]:
-    """(settings, weights info, plan) for a config with checkpoint, model_config, merge_plan, token_merging,
-    token_budget: what an export for it must have been made from."""
+def export_settings(config: EncoderConfig, batch: int) -> tuple[ExportSettings, dict[str, str], MergePlan | None]:
+    """(settings, weights info, plan): what an export for `config` at `batch` must have been made from."""
     from fasthmr_ros.runtime.weights import weights_source
 
     path, name, description = weights_source(config.checkpoint, config.model_config)
-    plan = load_plan(config.merge_plan) if getattr(config, "merge_plan", "") else None
+    plan = load_plan(config.merge_plan) if config.merge_plan else None
     merging = None
-    if getattr(config, "token_merging", False):
-        merging = TokenMergingConfig(budget=int(getattr(config, "token_budget", TokenMergingConfig.budget)))
+    if config.token_merging:
+        merging = TokenMergingConfig(budget=config.token_budget)
         if not merge_schedule(get_config(name).backbone.num_patches, merging):
             merging = None  # the budget keeps every token: nothing merges, the base graph is the whole export
     fingerprint = file_fingerprint(path)
@@ -41,7 +40,7 @@ def export_settings(config: Any, batch: int) -> tuple[ExportSettings, dict[str, 
     return ExportSettings(name, batch, merging, plan_fingerprint(plan), fingerprint), weights, plan
 
 
-def load_export_model(config: Any, plan: MergePlan | None) -> HMR2:
+def load_export_model(config: EncoderConfig, plan: MergePlan | None) -> HMR2:
     """The float32 CPU model an export is made from (plan applied)."""
     from fasthmr_ros.runtime.weights import load_weights
 
@@ -51,10 +50,10 @@ def load_export_model(config: Any, plan: MergePlan | None) -> HMR2:
     return model.float().eval()
 
 
-def resolve_onnx(config: Any, batch: int, log: Callable[[str], None]) -> tuple[Path, dict[str, Any], str]:
+def resolve_onnx(config: EncoderConfig, batch: int, log: Callable[[str], None]) -> tuple[Path, dict, str]:
     """(path of the main .onnx, its sidecar, weights description): accel_model when set, else the cache."""
     settings, weights, plan = export_settings(config, batch)
-    accel_model = getattr(config, "accel_model", "")
+    accel_model = config.accel_model
     if accel_model:
         path = Path(accel_model).expanduser()
         if path.suffix != ".onnx":
@@ -71,19 +70,17 @@ def resolve_onnx(config: Any, batch: int, log: Callable[[str], None]) -> tuple[P
                 f"node's checkpoint, merge_plan and token settings, or clear accel_model to export into the cache"
             )
         return path, sidecar, weights["description"]
-    path = cached_export(settings, cache_dir(getattr(config, "accel_cache", "")),
+    path = cached_export(settings, cache_dir(config.accel_cache),
                          lambda: load_export_model(config, plan), weights, log)  # fmt: skip
     return path, read_export(path), weights["description"]
 
 
-def load_graph_runtime(config: Any, device: torch.device, backend: str, precision: str,
-                       log: Callable[[str], None] = print) -> GraphRuntime:  # fmt: skip
-    """GraphRuntime on onnxruntime ("onnxruntime") or TensorRT ("tensorrt")."""
-    batch = max(1, int(getattr(config, "max_people", 4) or 1))
+def load_graph_runtime(config: EncoderConfig, device: torch.device, backend: str, precision: str, batch: int,
+                       threads: int = 0, log: Callable[[str], None] = print) -> GraphRuntime:  # fmt: skip
+    """GraphRuntime on onnxruntime ("onnxruntime") or TensorRT ("tensorrt") for up to `batch` crops a call."""
     onnx_path, sidecar, description = resolve_onnx(config, batch, log)
     merged = "merged" in sidecar["graphs"]
     main_kind = "merged" if merged else "base"
-    threads = int(getattr(config, "threads", 0) or 0)
 
     def build(kind: str) -> Graph:
         file = graph_path(onnx_path, sidecar, kind)
@@ -93,7 +90,7 @@ def load_graph_runtime(config: Any, device: torch.device, backend: str, precisio
             return OnnxGraph(file, device, threads)
         from fasthmr_ros.runtime.tensorrt_engine import TensorRTGraph, ensure_engine
 
-        cache = cache_dir(getattr(config, "accel_cache", ""))
+        cache = cache_dir(config.accel_cache)
         sha = sidecar["graphs"][kind]["sha256"]
         return TensorRTGraph(ensure_engine(file, sha, kind, cache, precision, device, log=log), device)
 

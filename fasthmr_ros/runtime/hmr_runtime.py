@@ -16,6 +16,7 @@ from fasthmr_ros.model.eclm import applied_plan, apply_plan, load_plan
 from fasthmr_ros.model.hmr2 import HMR2, HMROutput
 from fasthmr_ros.model.tome import TokenMergingConfig, check_schedule, describe, forward_merged
 from fasthmr_ros.runtime.backends import check_backend_settings, choose_backend
+from fasthmr_ros.runtime.config import EncoderConfig
 from fasthmr_ros.runtime.cpu_linear import CPU_LINEAR_CHOICES, onednn_problem, use_cpu_linear
 from fasthmr_ros.runtime.graph_runtime import GraphRuntime, hmr_output, merged_notes
 from fasthmr_ros.runtime.static_batch import run_static_batch
@@ -122,16 +123,21 @@ def _log_stderr(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def load_runtime(config, device: torch.device, log: Callable[[str], None] = _log_stderr) -> HmrRuntime | GraphRuntime:
-    """config: anything with checkpoint, model_config and optionally merge_plan, token_merging, token_budget,
-    backend, precision, cuda_graphs, cpu_linear, accel_model, accel_cache, max_people, threads (PipelineConfig has
-    them all).
+def load_runtime(
+    config: EncoderConfig,
+    device: torch.device | str,
+    batch: int,
+    threads: int = 0,
+    log: Callable[[str], None] = _log_stderr,
+) -> HmrRuntime | GraphRuntime:
+    """The encoder + head for `config` on `device`, called with up to `batch` crops at a time (CUDA graphs and
+    exported graphs are built for that batch); `threads` is for onnxruntime's CPU sessions (0 = its default).
 
     The runtime's fallback_note is the one line to log when the requested backend cannot run here (it says which
     one runs instead); log receives progress lines (first-use export, engine builds)."""
     device = torch.device(device)
-    backend = getattr(config, "backend", "torch")
-    precision = getattr(config, "precision", "fp32")
+    batch = max(1, int(batch))
+    backend, precision = config.backend, config.precision
     check_backend_settings(backend, precision)
     choice = choose_backend(backend, device)
     note = choice.note
@@ -141,7 +147,9 @@ def load_runtime(config, device: torch.device, log: Callable[[str], None] = _log
         if precision == "int8" and choice.backend != "tensorrt":
             note = f"{note}; " if note else ""
             note += "precision int8 needs TensorRT: running the fp32 graph"
-        runtime: HmrRuntime | GraphRuntime = load_graph_runtime(config, device, choice.backend, precision, log)
+        runtime: HmrRuntime | GraphRuntime = load_graph_runtime(
+            config, device, choice.backend, precision, batch, threads, log
+        )
         runtime.fallback_note = note
         return runtime
     if precision == "int8":
@@ -150,14 +158,9 @@ def load_runtime(config, device: torch.device, log: Callable[[str], None] = _log
         precision = "fp16" if device.type == "cuda" else "fp32"
         note += f" (precision int8 -> {precision} in torch)"
     model, description = load_weights(config.checkpoint, config.model_config, device)
-    if getattr(config, "merge_plan", ""):
+    if config.merge_plan:
         apply_plan(model, load_plan(config.merge_plan))
-    token_merging = None
-    if getattr(config, "token_merging", False):
-        token_merging = TokenMergingConfig(budget=int(getattr(config, "token_budget", TokenMergingConfig.budget)))
-    cuda_graphs = bool(getattr(config, "cuda_graphs", False))
-    batch = int(getattr(config, "max_people", 4) or 4)
-    cpu_linear = str(getattr(config, "cpu_linear", "torch"))
-    runtime = HmrRuntime(model, description, token_merging, precision, cuda_graphs, batch, cpu_linear)
+    token_merging = TokenMergingConfig(budget=config.token_budget) if config.token_merging else None
+    runtime = HmrRuntime(model, description, token_merging, precision, config.cuda_graphs, batch, config.cpu_linear)
     runtime.fallback_note = "; ".join(text for text in (note, runtime.cpu_linear_note) if text)
     return runtime

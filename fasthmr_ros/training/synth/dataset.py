@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,9 +196,3 @@ class SynthSet:
             members = np.flatnonzero(ids == sequence)
             out.append(members[np.argsort(self.data["frame_index"][members])])
         return out
-
-
-def frames_from_set(dataset: SynthSet, indices: Iterable[int]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
-    """(image, K) pairs: what a camera would deliver."""
-    for index in indices:
-        yield dataset.image(int(index)), dataset["K"][int(index)]

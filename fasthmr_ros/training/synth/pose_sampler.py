@@ -47,12 +47,6 @@ def remove_heading(root: torch.Tensor) -> torch.Tensor:
     return unyaw @ root
 
 
-def heading_of(root: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) -> (...,) the angle about the vertical of the body's forward (+z) axis."""
-    forward = root[..., :, 2]
-    return torch.atan2(forward[..., 0], forward[..., 2])
-
-
 def sample_betas(rng: np.random.Generator, count: int | None = None) -> np.ndarray:
     """(10,) or (count, 10) float32 shapes: directions 0-4 ~ N(0, 0.8) clipped to +-2, the rest zero."""
     shape = (BETAS_USED,) if count is None else (count, BETAS_USED)
