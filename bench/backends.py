@@ -148,7 +148,7 @@ def gpu_runners(name: str, batch: int, device: torch.device, scratch: Path) -> d
     onnx_path = scratch / f"{name}-b{batch}.onnx"
     export_encoder(merged_model(name), onnx_path, batch, token_merging, {"fingerprint": "random"},
                    sample=(images, masks), tolerance=math.inf, include_base=False)  # fmt: skip
-    from fasthmr_ros.runtime.backends import onnxruntime_missing, tensorrt_missing
+    from fasthmr_ros.runtime.backend_choice import onnxruntime_missing, tensorrt_missing
 
     if not onnxruntime_missing(device):
         from fasthmr_ros.runtime.onnx_backend import OnnxGraph

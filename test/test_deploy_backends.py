@@ -26,7 +26,7 @@ from fasthmr_ros.paths import footage_dir
 from fasthmr_ros.ros.node import build_processor
 from fasthmr_ros.ros.params import NodeParams
 from fasthmr_ros.runtime import tensorrt_engine
-from fasthmr_ros.runtime.backends import choose_backend
+from fasthmr_ros.runtime.backend_choice import choose_backend
 from fasthmr_ros.runtime.fingerprint import file_fingerprint
 from fasthmr_ros.runtime.graph_loading import export_settings
 from fasthmr_ros.runtime.hmr_runtime import HmrRuntime, load_runtime

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build_engines(args: argparse.Namespace, out: Path, sidecar: dict, calibration) -> int:
-    from fasthmr_ros.runtime.backends import tensorrt_missing
+    from fasthmr_ros.runtime.backend_choice import tensorrt_missing
     from fasthmr_ros.runtime.export_cache import cache_dir
 
     device = torch.device(args.device)

@@ -15,7 +15,7 @@ import torch
 from fasthmr_ros.model.eclm import applied_plan, apply_plan, load_plan
 from fasthmr_ros.model.hmr2 import HMR2, HMROutput
 from fasthmr_ros.model.tome import TokenMergingConfig, check_schedule, describe, forward_merged
-from fasthmr_ros.runtime.backends import check_backend_settings, choose_backend
+from fasthmr_ros.runtime.backend_choice import check_backend_settings, choose_backend
 from fasthmr_ros.runtime.config import EncoderConfig
 from fasthmr_ros.runtime.cpu_linear import CPU_LINEAR_CHOICES, onednn_problem, use_cpu_linear
 from fasthmr_ros.runtime.graph_runtime import GraphRuntime, hmr_output, merged_notes
