@@ -33,7 +33,7 @@ def test_nan_weights_publish_nobody_and_are_counted(tmp_path):
         model.smpl_head.decpose.weight.fill_(float("nan"))
     path = tmp_path / "nan.ckpt"
     save_hmr2(model, path)
-    sane = Pipeline(PipelineConfig.from_flat(dict(decoder=False, token_merging=False)))
+    sane = Pipeline(PipelineConfig.from_flat(dict(decoder=False, token_merging=False, pose_source="hmr")))
     broken = Pipeline(PipelineConfig.from_flat(dict(checkpoint=str(path), model_config="micro", token_merging=False)))
     seen_sane, seen_broken, notes = 0, 0, {}
     for rgb in sports2d_frames(8):

@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fasthmr_ros.training.train_decoder",
         "train the streaming diffusion decoder (AMASS .npz or synthetic)",
     ),
+    "train-lift": (
+        "fasthmr_ros.training.train_lift",
+        "train the landmark lift (BlazePose landmarks -> body pose) on the body model",
+    ),
     "calibrate": (
         "fasthmr_ros.training.calibrate",
         "ECLM layer-merge search on your footage or labels -> merge plan (+ plot)",

@@ -53,15 +53,22 @@ class BodyModel(nn.Module):
         if kintree.shape[-1] != NUM_JOINTS or tuple(parents) != PARENTS:
             raise ValueError(f"body model {name}: kintree_table is not SMPL's 24-joint tree (got {kintree.shape})")
         num_vertices = int(np.asarray(arrays["v_template"]).shape[0])
+        vertex_ids = _vertex_ids(arrays, num_vertices)
         # smplx prints a note about the 10 shape coefficients of SMPL files; keep the node's stdout clean.
         with contextlib.redirect_stdout(io.StringIO()):
             self.layer = smplx.SMPLLayer(
                 model_path="",
                 data_struct=Struct(**arrays),
-                vertex_ids=_vertex_ids(arrays, num_vertices),
+                vertex_ids=vertex_ids,
                 num_betas=num_betas,
             )
         self.name = name
+        # named surface points (nose, eyes, ears, fingertips, toes, heels); None = SMPL's, as smplx knows them
+        self.vertex_ids: dict[str, int] | None = None if "vertex_id_names" not in arrays else vertex_ids
+        if self.vertex_ids is None and num_vertices == SMPL_NUM_VERTICES:
+            from smplx.vertex_ids import vertex_ids as smplx_ids
+
+            self.vertex_ids = dict(smplx_ids["smplh"])
         self.num_betas = int(self.layer.num_betas)
         self.faces = np.asarray(arrays["f"], dtype=np.int64)
         self.num_vertices = num_vertices

@@ -30,6 +30,8 @@ class DecoderSettings:
 @dataclass(frozen=True)
 class PipelineConfig:
     device: str = "cpu"  # cpu | cuda | cuda:N
+    pose_source: str = "auto"  # auto (hmr with a user checkpoint, else landmarks) | hmr | landmarks
+    lift_model: str = ""  # landmark-lift weights (fasthmr train-lift); "" = the embedded lift
     smpl_model: str = ""  # SMPL_NEUTRAL .pkl/.npz; "" = the embedded (non-SMPL) body model
     max_people: int = 4  # people per frame (the encoder's batch)
     threads: int = 0  # torch CPU threads; 0 = torch's default (not a node parameter)
@@ -80,6 +82,8 @@ class PipelineConfig:
 # flat name (ROS parameter / CLI flag) -> field path in PipelineConfig
 FLAT_NAMES: dict[str, str] = {
     "device": "device",
+    "pose_source": "pose_source",
+    "lift_model": "lift_model",
     "checkpoint": "encoder.checkpoint",
     "model_config": "encoder.model_config",
     "smpl_model": "smpl_model",

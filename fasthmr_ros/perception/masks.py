@@ -25,6 +25,7 @@ class PersonDetection:
     score: float
     mask: np.ndarray | None = None  # (H, W) bool, full frame
     keypoints: np.ndarray | None = None  # (K, 3) float32: x px, y px, visibility in [0, 1]
+    world_landmarks: np.ndarray | None = None  # (K, 3) float32 metres, origin between the hips (BlazePose only)
 
 
 MaskGenerator = Callable[[np.ndarray], list[PersonDetection]]

@@ -38,6 +38,7 @@ input_stream: "IMAGE:image"
 input_stream: "ROI:roi"
 output_stream: "LANDMARKS:landmarks"
 output_stream: "AUXILIARY_LANDMARKS:aux"
+output_stream: "WORLD_LANDMARKS:world"
 output_stream: "SEGMENTATION_MASK:mask"
 input_side_packet: "MODEL_COMPLEXITY:model_complexity"
 input_side_packet: "ENABLE_SEGMENTATION:enable_segmentation"
@@ -47,6 +48,7 @@ node {
   input_stream: "ROI:roi"
   output_stream: "LANDMARKS:landmarks"
   output_stream: "AUXILIARY_LANDMARKS:aux"
+  output_stream: "WORLD_LANDMARKS:world"
   output_stream: "SEGMENTATION_MASK:mask_image"
   input_side_packet: "MODEL_COMPLEXITY:model_complexity"
   input_side_packet: "ENABLE_SEGMENTATION:enable_segmentation"
@@ -367,7 +369,13 @@ class MediaPipePeople:
         mask = np.zeros((height, width), dtype=bool)
         mask[y0:y1, x0:x1] = local
         score = float(np.median(keypoints[:, 3]))
-        detection = PersonDetection(box=box, score=score, mask=mask, keypoints=keypoints[:, :3].copy())
+        world = None
+        if out.world is not None:
+            # metres, origin between the hips, axes of the landmarker's ROI (the graph rotates them back upright)
+            world = np.array([(lm.x, lm.y, lm.z) for lm in out.world.landmark], dtype=np.float32)
+        detection = PersonDetection(
+            box=box, score=score, mask=mask, keypoints=keypoints[:, :3].copy(), world_landmarks=world
+        )
         scale = float(np.hypot(*(aux[1, :2] - aux[0, :2])))
         roi_next = Roi.from_points(aux[0, :2], aux[1, :2])
         return _Person(detection, roi_next, aux[0, :2].astype(np.float64), scale, local, (x0, y0, x1, y1))

@@ -27,6 +27,7 @@ class Person:
     joints: np.ndarray  # (24, 3) camera frame, metres
     keypoints_2d: np.ndarray  # (24, 2) pixels
     vertices: np.ndarray | None = None  # (V, 3) camera frame, metres
+    landmarks_3d: np.ndarray | None = None  # (33, 3) camera frame: the mesh's points at BlazePose's 33 landmarks
 
 
 @dataclass

@@ -1,0 +1,55 @@
+"""The body model evaluated at its joints and a few chosen vertices only: the same linear blend skinning as smplx,
+restricted to the rows needed, so training and per-frame landmark maths skip the other ~6,800 vertices."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fasthmr_ros.model.body import BodyModel
+from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
+
+
+class BodyPoints(nn.Module):
+    """(rotmats (B,24,3,3), betas (B,<=K)) -> joints (B,24,3), points (B,P,3) in the model frame (no translation)."""
+
+    def __init__(self, body: BodyModel, vertex_indices: list[int]) -> None:
+        super().__init__()
+        layer = body.layer
+        index = torch.as_tensor(vertex_indices, dtype=torch.long)
+        shapedirs = layer.shapedirs.detach().float()  # (V,3,K)
+        j_regressor = layer.J_regressor.detach().float()  # (24,V)
+        self.register_buffer("joint_template", j_regressor @ layer.v_template.detach().float())
+        self.register_buffer("joint_shapedirs", torch.einsum("jv,vck->jck", j_regressor, shapedirs))
+        self.register_buffer("point_template", layer.v_template.detach().float()[index])
+        self.register_buffer("point_shapedirs", shapedirs[index])
+        posedirs = layer.posedirs.detach().float().reshape(-1, layer.v_template.shape[0], 3)  # (207,V,3)
+        self.register_buffer("point_posedirs", posedirs[:, index])
+        self.register_buffer("point_weights", layer.lbs_weights.detach().float()[index])
+        self.num_betas = shapedirs.shape[-1]
+
+    def forward(self, rotmats: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = rotmats.shape[0]
+        if betas.shape[1] < self.num_betas:
+            betas = nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
+        rest_joints = self.joint_template + torch.einsum("jck,bk->bjc", self.joint_shapedirs, betas)
+        points = self.point_template + torch.einsum("pck,bk->bpc", self.point_shapedirs, betas)
+        eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
+        pose_feature = (rotmats[:, 1:] - eye).reshape(batch, -1)  # (B,207), smplx's pose blend-shape input
+        points = points + torch.einsum("bf,fpc->bpc", pose_feature, self.point_posedirs)
+        # forward kinematics: world transform of each joint
+        world_rot = [rotmats[:, 0]]
+        world_pos = [rest_joints[:, 0]]
+        for j in range(1, NUM_JOINTS):
+            parent = PARENTS[j]
+            offset = rest_joints[:, j] - rest_joints[:, parent]
+            world_pos.append(world_pos[parent] + torch.einsum("bij,bj->bi", world_rot[parent], offset))
+            world_rot.append(world_rot[parent] @ rotmats[:, j])
+        rot = torch.stack(world_rot, 1)  # (B,24,3,3)
+        joints = torch.stack(world_pos, 1)  # (B,24,3)
+        # skinning transform maps rest-pose points: x -> R_j (x - J_j^rest) + J_j^posed
+        shift = joints - torch.einsum("bjik,bjk->bji", rot, rest_joints)
+        blend_rot = torch.einsum("pj,bjik->bpik", self.point_weights, rot)
+        blend_shift = torch.einsum("pj,bji->bpi", self.point_weights, shift)
+        posed = torch.einsum("bpik,bpk->bpi", blend_rot, points) + blend_shift
+        return joints, posed
