@@ -3,7 +3,7 @@
     python -m bench.masks_footage --clips sports2d_demo.mp4 pose2sim_single_cam01.mp4 pose2sim_multi_cam01.mp4
     python -m bench.masks_footage_score [--runs /tmp/masks_footage]
 
-How the reference was made (by eye, docs/notes_masks.md has the details):
+How the reference was made (by eye, docs/masks.md has the details):
 - Visibility ranges: frames stepped through at 2-frame spacing around each entry/exit/occlusion (crops of the
   frame edges and the tree trunk), "fully visible" = whole body inside the frame and not hidden behind an object.
 - Identity: each reported box is given to a person by a location gate per clip (e.g. Sports2D: the woman walks

@@ -5,7 +5,7 @@
     python -m bench.merged_deviation --checkpoint hmr2.ckpt --config vit_h --plan plan.json
 
 Crops: evenly sampled frames of the Sports2D and Pose2Sim footage, people and masks from the mask generator
-(perception.masks) or MediaPipe Pose. Error: the body model's 24 joints (embedded body model unless --smpl-model)
+(perception.masks). Error: the body model's 24 joints (embedded body model unless --smpl-model)
 from each variant's pose and shape, pelvis-aligned, against the base model's joints on the same crop (MPJPE, mm),
 plus the largest per-crop error. ECLM uses --plan if given, else a fixed merge of the top blocks (depth/8 removed).
 The CPU speed modes (oneDNN linears, bf16 encoder) are measured the same way. With random weights this is a

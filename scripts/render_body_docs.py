@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render the body model in the standard poses, front and side, into docs/ (the pictures in docs/notes_body.md).
+"""Render the body model in the standard poses, front and side, into docs/ (the pictures in docs/body.md).
 
 python scripts/render_body_docs.py [--model SMPL_NEUTRAL.pkl] [--out docs/body_poses.png] [--beta I V ...]
 """

@@ -1,4 +1,4 @@
-"""Pictures for docs/notes_synth.md: synthetic training samples with their ground truth, and the demo model's
+"""Pictures for docs/synth.md: synthetic training samples with their ground truth, and the demo model's
 meshes over held-out frames next to the true meshes.
 
     python scripts/render_synth_docs.py              # docs/synth_samples.png, docs/synth_overlays.png

@@ -118,7 +118,7 @@ def _build_engines(args: argparse.Namespace, out: Path, sidecar: dict, calibrati
     reason = tensorrt_missing(device)
     if reason:
         print(f"[export] TensorRT engines not built: {reason}. The ONNX is written; build on the target with "
-              f"`fasthmr export --tensorrt ...` there, or trtexec (docs/notes_deploy.md)", file=sys.stderr)  # fmt: skip
+              f"`fasthmr export --tensorrt ...` there, or trtexec (docs/deploy.md)", file=sys.stderr)  # fmt: skip
         return 2
     from fasthmr_ros.runtime.tensorrt_engine import CropBatches, ensure_engine
 

@@ -78,7 +78,7 @@ CONFIGS: dict[str, HMRConfig] = {
         HeadConfig(dim=256, depth=2, heads=4, dim_head=64, mlp_dim=512),
     ),
     # micro: the embedded synthetic-data demo model (fasthmr train): 4 blocks of 128 wide and tiny's head, 2.4 M
-    # parameters, about 3x cheaper than tiny to train and run on a CPU (measurements in docs/notes_synth.md).
+    # parameters, about 3x cheaper than tiny to train and run on a CPU (measurements in docs/synth.md).
     "micro": HMRConfig(
         "micro",
         BackboneConfig(embed_dim=128, depth=4, num_heads=2),

@@ -11,7 +11,7 @@ Bipartite soft matching (ToMe, Bolya et al. 2023) with the FastHMR mask rule:
 - a FIXED schedule: per_block tokens in each of the first `blocks` blocks, the last of them merging whatever is
   left down to `budget`. Every crop of a batch keeps the same count, so shapes are static (batching, export).
 
-Choices the paper leaves open (figures in docs/notes_merged.md):
+Choices the paper leaves open (figures in docs/merged.md):
 - split "background_first": the background tokens alternate between A and B among themselves (grid order), and
   person tokens fill the remaining places. A bipartite step merges at most one token per background A token, so
   this lets a step merge up to half the background, where ToMe's grid alternation ("alternate") strands some

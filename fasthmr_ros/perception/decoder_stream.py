@@ -31,7 +31,7 @@ class StreamingDecoder:
     oldest frame of the track). Unknown ids start a fresh, empty window; reset(track_id) forgets a lost track.
 
     sample_noise: False (default) starts denoising from x_T = 0, the mean of the noise distribution, which measured
-    smoother than drawing x_T (docs/notes_decoder.md); True draws x_T ~ N(0, I) per frame from a `seed`ed
+    smoother than drawing x_T (docs/decoder.md); True draws x_T ~ N(0, I) per frame from a `seed`ed
     generator (each frame keeps its draw while it stays in the window).
     """
 

@@ -43,7 +43,7 @@ BLUR_TRUNCATE = 4.0  # skimage/scipy default: kernel radius = int(4 sigma + 0.5)
 PATCH_SIZE = 16
 PATCH_PADDING = 2
 TOKEN_GRID = (16, 12)
-# A token is a person token when at least this fraction of its receptive field is person. See docs/notes_model.md.
+# A token is a person token when at least this fraction of its receptive field is person. See docs/model.md.
 DEFAULT_MASK_THRESHOLD = 0.25
 
 

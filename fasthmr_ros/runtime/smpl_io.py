@@ -20,7 +20,7 @@ import numpy as np
 
 SMPL_DOWNLOAD_HINT = (
     "supply the licensed SMPL body model (SMPL_NEUTRAL.pkl or .npz, from https://smpl.is.tue.mpg.de) "
-    "via the body_model_path parameter / --body-model flag"
+    "via the smpl_model parameter (fasthmr run -p smpl_model:=...) / --smpl-model flag"
 )
 
 # Keys a SMPL-format file must hold for smplx.SMPL / SMPLLayer.

@@ -4,7 +4,7 @@ Written against the TensorRT 10 Python API (Builder, OnnxParser, BuilderConfig, 
 execution contexts with named tensors). TensorRT is not installable from the package registries (its wheels
 download from NVIDIA at install time); JetPack ships it. Everything here imports `tensorrt` inside the functions
 that need it, so the module imports (and its TensorRT-free parts are tested) without it. Type-check against the
-stubs: see docs/notes_deploy.md ("Type-checking the TensorRT module").
+stubs: see docs/deploy.md ("Type-checking the TensorRT module").
 
 Engines are specific to the GPU model, the TensorRT version, the graph and the precision: the cache key hashes all
 four (plus the workspace size), so an engine is rebuilt after a JetPack upgrade or on another GPU, never misused.

@@ -1,7 +1,7 @@
 """`fasthmr calibrate`: ECLM layer-merge search on a calibration set -> merge plan (+ plot, + merged checkpoint).
 
 Self-calibration (default): the unmerged model's own joints on your footage are the reference, so no labels are
-needed; people come from the mask generator (or MediaPipe Pose) on evenly sampled frames of --video, or from a
+needed; people come from the mask generator on evenly sampled frames of --video, or from a
 --boxes file. Labelled mode (--labels): an .npz with ground-truth `joints` (N, 24, 3) in metres, SMPL joint order,
 in the camera's orientation (as HMR2.0's global_orient), plus either `crops` (N, 3, 256, 192) as
 fasthmr_ros.perception.preprocess.crop_people makes them, or `images` (N, H, W, 3) uint8 RGB with `boxes` (N, 4) xyxy.

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--minutes", type=float, default=40.0, help="time budget of the training loop (default 40)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps too (0: time only)")
-    # One thread: on this shared 2-core machine two threads ran 3-5x slower per step than one (docs/notes_synth.md).
+    # One thread: on this shared 2-core machine two threads ran 3-5x slower per step than one (docs/synth.md).
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--run-dir", default=None, help="checkpoints and log (default <cache>/train_<config>)")
     parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
@@ -106,7 +106,7 @@ def mean_parameters(dataset: SynthSet, indices: np.ndarray) -> dict[str, np.ndar
 def sincos_position_embedding(rows: int, cols: int, dim: int) -> np.ndarray:
     """(1 + rows*cols, dim) fixed 2D sine-cosine position codes (MAE style: half the channels for the row, half for
     the column), with a zero cls slot. Used as the starting value of the trainable pos_embed: with the usual
-    0.02-std random start a small ViT trained from scratch sat at the mean pose for 800 steps (docs/notes_synth.md)."""
+    0.02-std random start a small ViT trained from scratch sat at the mean pose for 800 steps (docs/synth.md)."""
     quarter = dim // 4
     freqs = 1.0 / 10000 ** (np.arange(quarter) / quarter)
     grid_r, grid_c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")

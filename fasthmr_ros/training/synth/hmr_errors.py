@@ -17,7 +17,7 @@ the local rotation of each joint (R_est = R_true @ exp(e), e an axis-angle error
 
 Standard deviations are in degrees; distal joints (wrists, hands, feet, head) get `distal_scale` times more. The
 defaults were set so that per-frame inputs on the synthetic set land near HMR2.0's published per-frame errors on
-3DPW (MPJPE ~70 mm pelvis-aligned, PA-MPJPE ~45 mm, Accel ~20 mm/frame^2 at 30 fps); see docs/notes_decoder.md.
+3DPW (MPJPE ~70 mm pelvis-aligned, PA-MPJPE ~45 mm, Accel ~20 mm/frame^2 at 30 fps); see docs/decoder.md.
 """
 
 from __future__ import annotations
