@@ -131,7 +131,8 @@ class DiffusionDecoder(nn.Module):
         true: torch.Tensor,
         estimate: torch.Tensor,
         generator: torch.Generator | None = None,
-        terminal_fraction: float = 0.5,
+        *,
+        terminal_fraction: float,
         tokens: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """v + eps loss on (B,W,24,3,3) windows. The look-ahead k is drawn per window (half of them k = 0, the live
@@ -139,7 +140,8 @@ class DiffusionDecoder(nn.Module):
         left out of the loss. Also returns x0_hat, the frames it describes and the loss weights.
 
         terminal_fraction: share of windows trained at the last (pure-noise) step, the only step that one-step
-        inference uses; the rest draw t uniformly as in DDPM.
+        inference uses; the rest draw t uniformly as in DDPM. No default here: the trainer's setting
+        (training/decoder_training.py) is the one place it is chosen.
         """
         batch, length = true.shape[:2]
         device = true.device

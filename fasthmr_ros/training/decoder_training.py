@@ -132,7 +132,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(train_config, step)
         true, estimate = sampler.sample(train_config.batch, generator)
-        losses = model.training_losses(true, estimate, generator, train_config.terminal_fraction)
+        losses = model.training_losses(true, estimate, generator, terminal_fraction=train_config.terminal_fraction)
         loss = losses["v"] + losses["eps"]
         if train_config.joint_weight > 0 or train_config.velocity_weight > 0 or train_config.accel_weight > 0:
             loss = loss + _joint_losses(model, losses, train_config)
