@@ -1,7 +1,8 @@
 """Real footage of people from the package registries, fetched once at setup time (never at run time).
 
 Sources (see ../shared/docs/MODELS_DATA.md): the Sports2D demo video (BSD-3, PyPI wheel `sports2d`), the Pose2Sim
-demo videos (BSD-3, PyPI wheel `pose2sim`) and OpenCV's vtest.avi (Apache-2.0/BSD-3, Debian package `opencv-doc`).
+demo videos and the single-person demo's 4-camera calibration (BSD-3, PyPI wheel `pose2sim`) and OpenCV's vtest.avi
+(Apache-2.0/BSD-3, Debian package `opencv-doc`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,21 @@ CLIPS: dict[str, Clip] = {
             "pypi:pose2sim==0.10.49",
             "Pose2Sim/Demo_SinglePerson/videos/cam01.mp4",
             "1 person, 100 frames, 1080x1920 portrait, 60 fps",
+        ),
+        *(
+            Clip(
+                f"pose2sim_single_cam0{n}.mp4",
+                "pypi:pose2sim==0.10.49",
+                f"Pose2Sim/Demo_SinglePerson/videos/cam0{n}.mp4",
+                f"1 person, view {n} of 4 calibrated cameras, 100 frames, {width}x1920 portrait, 60 fps",
+            )
+            for n, width in ((2, 1080), (3, 1088), (4, 1088))
+        ),
+        Clip(
+            "pose2sim_single_calib.qca.txt",
+            "pypi:pose2sim==0.10.49",
+            "Pose2Sim/Demo_SinglePerson/calibration/Calib.qca.txt",
+            "Qualisys calibration of the 4 single-person cameras (XML; pixel values x64, millimetres)",
         ),
         Clip(
             "pose2sim_multi_cam01.mp4",
