@@ -19,7 +19,17 @@ from fasthmr_ros.runtime.body_files import embedded_model_path, load_body_model
 
 
 def _fake_chumpy_module() -> types.ModuleType:
-    """A stand-in `chumpy.ch` whose Ch pickles like chumpy's: instance __dict__ with the array under 'x'."""
+    """A stand-in `chumpy.ch` whose Ch pickles like chumpy's: instance __dict__ with the array under 'x'.
+
+    A stand-in because the real chumpy cannot be installed or imported here. Its only PyPI release, chumpy 0.70
+    (sdist, 2020), fails at each step on Python 3.11 with numpy 2.4:
+    - `pip install chumpy`: "Getting requirements to build wheel did not run successfully" with
+      "ModuleNotFoundError: No module named 'pip'" (its setup.py imports pip, absent from the isolated build);
+    - built with --no-build-isolation, `import chumpy`: "AttributeError: module 'inspect' has no attribute
+      'getargspec'" (chumpy/ch.py line 1203; removed in Python 3.11);
+    - with inspect.getargspec put back: "ImportError: cannot import name 'int' from 'numpy'" (chumpy/__init__.py
+      line 11, `from numpy import bool, int, float, complex, object, unicode, str, nan, inf`).
+    """
     module = types.ModuleType("chumpy.ch")
 
     class Ch:

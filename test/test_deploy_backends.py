@@ -17,14 +17,15 @@ import pytest
 import torch
 from _merged_data import random_model, real_crops
 from _model_checkpoints import runtime_config, write_official_checkpoint
+from conftest import Collector, diagnostics_values, spin_until
+from diagnostic_msgs.msg import DiagnosticArray
 from onnx import TensorProto, helper
 
 from fasthmr_ros.cli import main
 from fasthmr_ros.footage import fetch
 from fasthmr_ros.model.tome import TokenMergingConfig
+from fasthmr_ros.msg import HumanMeshArray
 from fasthmr_ros.paths import footage_dir
-from fasthmr_ros.ros.node import build_processor
-from fasthmr_ros.ros.params import NodeParams
 from fasthmr_ros.runtime import tensorrt_engine
 from fasthmr_ros.runtime.backend_choice import choose_backend
 from fasthmr_ros.runtime.fingerprint import file_fingerprint
@@ -83,28 +84,31 @@ def test_backend_choice_and_fallback_lines() -> None:
         choose_backend("openvino", "cpu")
 
 
-def test_node_logs_one_line_when_tensorrt_is_missing(checkpoints: tuple[Path, Path], tmp_path: Path) -> None:
-    """The node asked for TensorRT on a machine without it: it runs onnxruntime and says so once."""
+def test_node_logs_one_line_when_tensorrt_is_missing(spawn, ros_node, checkpoints: tuple[Path, Path],
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    """The node asked for TensorRT on a machine without it: it says so once, exports for onnxruntime, reports that
+    backend and publishes people from the checkpoint it was given."""
+    video = fetch([CLIP])[0]
+    meshes = Collector(ros_node, HumanMeshArray, "/fasthmr/meshes")
+    diagnostics = Collector(ros_node, DiagnosticArray, "/diagnostics")
+    node = spawn("-m", "fasthmr_ros.cli", "run", "-p", "backend:=tensorrt", "-p", f"checkpoint:={checkpoints[0]}",
+                 "-p", "model_config:=tiny", "-p", "decoder:=false", "-p", f"accel_cache:={tmp_path}",
+                 "-p", "max_people:=2", name="node")  # fmt: skip
+    assert spin_until(ros_node, lambda: meshes.sub.get_publisher_count() > 0, 180, [node]), node.log()
+    replay = spawn("-m", "fasthmr_ros.cli", "replay", str(video), "--width", "640", "--rate", "10",
+                   "--max-frames", "30", name="replay")  # fmt: skip
+    assert replay.wait(timeout=120) == 0, replay.log()
+    spin_until(ros_node, lambda: sum(len(m.humans) for m in meshes.messages) >= 3 and diagnostics.messages, 20, [node])
 
-    class Log:
-        def __init__(self) -> None:
-            self.info_lines: list[str] = []
-            self.warnings: list[str] = []
-
-        def info(self, text: str) -> None:
-            self.info_lines.append(text)
-
-        def warning(self, text: str) -> None:
-            self.warnings.append(text)
-
-    log = Log()
-    params = NodeParams.from_values(dict(checkpoint=str(checkpoints[0]), model_config="tiny", backend="tensorrt",
-                                         decoder=False, accel_cache=str(tmp_path), max_people=2))  # fmt: skip
-    pipeline = build_processor(params, log)
-    assert log.warnings == [FALLBACK_LINE]
-    assert pipeline.encoder.backend == "onnxruntime"
-    assert pipeline.settings["backend"] == "onnxruntime (tensorrt unavailable)"
-    assert any("exporting the tiny encoder" in line for line in log.info_lines)
+    log = node.log()
+    tensorrt_lines = [line for line in log.splitlines() if "tensorrt" in line.lower()]
+    assert len(tensorrt_lines) == 1 and FALLBACK_LINE in tensorrt_lines[0], log
+    assert "exporting the tiny encoder" in log, log
+    assert list(tmp_path.glob("**/*.onnx")), "no ONNX export in the accel cache"
+    assert sum(len(m.humans) for m in meshes.messages) >= 3, [len(m.humans) for m in meshes.messages]
+    assert all("user checkpoint" in m.weights for m in meshes.messages), {m.weights for m in meshes.messages}
+    values = diagnostics_values(diagnostics.messages[-1])
+    assert values["backend"] == "onnxruntime (tensorrt unavailable)", values
 
 
 def test_precision_settings_are_checked(checkpoints: tuple[Path, Path], tmp_path: Path) -> None:
