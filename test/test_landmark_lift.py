@@ -62,9 +62,10 @@ def test_lift_recovers_held_out_body_model_poses(points) -> None:
     clean_pa, clean_limbs = joint_error(clean_rot, clean_betas)
     noisy_pa, _ = joint_error(noisy_rot, noisy_betas)
     shuffled_pa, _ = joint_error(shuffled_rot, shuffled_betas)
-    # measured with the embedded lift: clean PA-MPJPE median ~CLEAN mm, limbs ~LIMBS mm; noisy ~NOISY mm
-    assert clean_pa < 30.0 and clean_limbs < 45.0, (clean_pa, clean_limbs)
-    assert noisy_pa < 45.0, noisy_pa
+    # measured with the embedded lift: clean PA-MPJPE median 14.5 mm, limb landmarks 26.6 mm; noisy 24.1 mm;
+    # someone else's landmarks 176 mm. Bounds ~1.7x the measurements.
+    assert clean_pa < 25.0 and clean_limbs < 45.0, (clean_pa, clean_limbs)
+    assert noisy_pa < 40.0, noisy_pa
     assert shuffled_pa > 3 * noisy_pa  # someone else's landmarks give someone else's pose: the test can fail
     assert meta["body_model"] == "fasthmr-embedded"
 
@@ -108,6 +109,7 @@ def test_lift_places_a_posed_body_in_the_camera(body, points) -> None:
     lifted = lift(detections, k)
     assert lifted.usable.all()
     depth_error = np.abs(lifted.translation[:, 2] - np.array(truths)[:, 2]) / np.array(truths)[:, 2]
-    assert np.median(depth_error) < 0.05, depth_error
+    # measured: median 1.5%, worst 4.5% of the depth (the lifted shape and pose are not exact)
+    assert np.median(depth_error) < 0.04 and depth_error.max() < 0.10, depth_error
     missing = PersonDetection(np.zeros(4, np.float32), 1.0, keypoints=detections[0].keypoints)
     assert not lift([missing], k).usable[0]  # no world landmarks (another mask backend): not placed
