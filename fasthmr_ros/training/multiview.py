@@ -4,7 +4,8 @@ triangulation with reprojection-error rejection, and the time offsets between un
 Conventions: world points in metres; cameras in the OpenCV optical frame (x right, y down, z forward), so a world
 point X maps to R X + t and to pixels by K. Pixel arrays are (..., 2) x, y.
 
-Qualisys `.qca.txt` (XML) as Pose2Sim's converter reads it (checked here by reprojection on its demo footage):
+Qualisys `.qca.txt` (XML) as Pose2Sim's converter reads it (checked by reprojection on its demo footage in
+bench/real3d.py):
 - `intrinsic` focal lengths, principal point and sensor extents are in 1/64 pixel; the principal point is relative
   to the sensor, so the `fov_video` window's left/top edge is subtracted;
 - `transform` x, y, z is the camera centre in the world, millimetres; the nine r_ij, taken as a row-major matrix M,
