@@ -641,7 +641,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Real-footage 3D benchmark (Pose2Sim Demo_SinglePerson, {args.frames} frames)", "", header, ""]
     lines += [
         f"Views scored: {', '.join(args.views)}. Frames scored per view: those where the GT has all 12 limb points "
-        "and every method below has an answer (the pipeline publishes a person from its track's 3rd frame). "
+        "and every method below has an answer (the pipeline publishes a person only once its track is confirmed, "
+        "so its first frames drop out). "
         f"Units: {units}.",
         "",
         f"Views per accepted limb point: {gt.notes['views_per_limb_point']} of 4; limb points left without GT "
