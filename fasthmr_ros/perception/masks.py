@@ -7,6 +7,9 @@ full frame resolution. Backends:
 - "onnx": a user-supplied YOLOv8/YOLO11-seg ONNX export run with onnxruntime (fasthmr_ros/perception/masks_onnx.py).
 
 The masks here are full-frame; reducing them to the ViT patch grid of each crop happens in perception/preprocess.py.
+A backend may hand over only the part of the mask inside a box (`crop_mask`, `crop_box`, `frame_shape`): the
+full-frame `mask` is then built on first read, so a consumer that never reads it (the landmark pose source, the
+tracker without mask overlap) never pays for an (H, W) array per person per frame.
 """
 
 from __future__ import annotations
@@ -17,15 +20,43 @@ from dataclasses import dataclass
 import numpy as np
 
 
+class _FullFrameMask:
+    """PersonDetection.mask: the array given, or (when only the crop-box part was given) the full-frame mask made
+    from it on first read and kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: PersonDetection | None, objtype: type | None = None) -> np.ndarray | None:
+        if obj is None:
+            return None  # the dataclass default
+        value = obj.__dict__.get(self.slot)
+        if value is None and obj.crop_mask is not None and obj.crop_box is not None and obj.frame_shape is not None:
+            x0, y0, x1, y1 = obj.crop_box
+            value = np.zeros(obj.frame_shape, dtype=bool)
+            value[y0:y1, x0:x1] = obj.crop_mask
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj: PersonDetection, value: np.ndarray | None) -> None:
+        obj.__dict__[self.slot] = value
+
+
 @dataclass
 class PersonDetection:
     """One person in one frame. Boxes are xyxy pixels of the full frame (x1, y1 exclusive-ish float edges)."""
 
     box: np.ndarray  # (4,) float32 x1, y1, x2, y2
     score: float
-    mask: np.ndarray | None = None  # (H, W) bool, full frame
+    mask: np.ndarray | None = _FullFrameMask()  # type: ignore[assignment]  # (H, W) bool, full frame
     keypoints: np.ndarray | None = None  # (K, 3) float32: x px, y px, visibility in [0, 1]
     world_landmarks: np.ndarray | None = None  # (K, 3) float32 metres, origin between the hips (BlazePose only)
+    crop_mask: np.ndarray | None = None  # (y1-y0, x1-x0) bool: the mask inside crop_box (None: see `mask`)
+    crop_box: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 px of crop_mask in the frame
+    frame_shape: tuple[int, int] | None = None  # (H, W) of the frame, for building `mask` from crop_mask
+    # The backend's own identity for a person it followed from the previous frame (None: found afresh this frame);
+    # the tracker trusts it over box overlap, which large moves between processed frames (dropped frames) break.
+    follow_id: int | None = None
 
 
 MaskGenerator = Callable[[np.ndarray], list[PersonDetection]]
@@ -35,7 +66,7 @@ BACKENDS = ("mediapipe", "onnx")
 
 def create_mask_generator(backend: str = "mediapipe", **opts) -> MaskGenerator:
     """Build a mask generator. Options are passed to the backend's constructor:
-    - mediapipe: see masks_mediapipe.MediaPipePeople (max_people, detector_calls_per_frame, ...).
+    - mediapipe: see masks_mediapipe.MediaPipePeople (max_people, runtime, device, detector_schedule, ...).
     - onnx: model_path (required), score_threshold, iou_threshold, max_people, person_class, mask_threshold.
     """
     if backend == "mediapipe":

@@ -12,6 +12,21 @@ halves of the pose pipeline itself, through the legacy solution graph runner:
   the person is dropped;
 - new people must be near upright (objects lying on the ground are the detector's usual false positives); people
   already followed, or re-found where someone was just lost, may be at any angle (falls, flips).
+
+Where the models run (`runtime`): "tflite" = MediaPipe's own graphs (TFLite + XNNPACK, one image per call);
+"onnxruntime" / "torch" = the same .tflite weights converted (runtime/blazepose_models.py), decoded here
+(perception/blazepose_onnx.py), batched: all followed people in one landmarker call, all of a frame's detector
+inputs in one detector call, on "cpu", "cuda[:N]" or "tensorrt[:N]" (`device`).
+
+When the detector runs (`detector_schedule`): "on_demand" runs it only when someone may be missing:
+- nobody followed: the full frame every frame plus enough tiles that the whole schedule is covered within
+  `search_frames` frames (so anyone the detector can see is found within that many processed frames);
+- a followed person lost in the last `_SEARCH_AFTER_LOSS` frames: the full frame plus the tiles around the lost box;
+- everyone followed: one call every `idle_interval` frames, alternating the full frame and the next tile, so a
+  newcomer is still found within a bounded number of frames (`detection_bound`).
+"every_frame" is the earlier schedule: `detector_calls_per_frame` calls of the round-robin over the full frame and
+tiles on every frame.
+
 The mask is the landmarker's segmentation above `mask_threshold`, restricted to the connected components that hold
 the person's own visible landmarks (so a second person inside the same crop is not merged in). The box is the union
 of that mask and the visible landmarks, i.e. the full body, not the detector's face-anchored box.
@@ -79,6 +94,10 @@ _LOST_MEMORY = 15
 _SAME_HIP = 0.25
 # Two results whose masks share more than this fraction of the smaller mask are one person.
 _DUPLICATE_MASK_OVERLAP = 0.5
+# Frames after a followed person is lost during which the detector keeps searching (full frame every frame).
+_SEARCH_AFTER_LOSS = 2
+RUNTIMES = ("tflite", "onnxruntime", "torch")
+SCHEDULES = ("on_demand", "every_frame")
 
 
 @dataclass
@@ -123,6 +142,7 @@ class _Person:
     local_mask: np.ndarray  # (y1-y0, x1-x0) bool, the mask over the crop box
     crop: tuple[int, int, int, int]  # x0, y0, x1, y1 of the crop box in the frame
     previous_roi: Roi | None = None  # the landmark ROI one frame earlier, for motion extrapolation
+    follow_id: int = 0
 
     def covers(self, point: np.ndarray, radius: float) -> bool:
         """Whether the person's mask has a pixel within `radius` px (square window) of `point`."""
@@ -177,6 +197,10 @@ class MediaPipePeople:
     track_rois: follow people with the ROI from their previous landmarks (off = detector only, like static images).
     roi_motion_gain: carry a followed ROI on by this fraction of its last frame-to-frame change (position, size,
     rotation) so fast motion (running, jumps, flips) stays inside it; 0 = MediaPipe's plain previous-frame ROI.
+    runtime: "tflite" (MediaPipe's graphs), "onnxruntime" or "torch" (converted models, batched); device: "cpu",
+    "cuda[:N]", "tensorrt[:N]" (not for tflite); threads: onnxruntime/torch intra-op threads (0 = 1).
+    detector_schedule: "on_demand" (search_frames, idle_interval) or "every_frame" (detector_calls_per_frame).
+    eager_masks: build every person's full-frame mask at once (the earlier behaviour) instead of on first read.
     """
 
     def __init__(
@@ -190,10 +214,22 @@ class MediaPipePeople:
         track_rois: bool = True,
         max_birth_tilt_deg: float | None = 60.0,
         roi_motion_gain: float = 0.8,
+        runtime: str = "tflite",
+        device: str = "cpu",
+        threads: int = 0,
+        detector_schedule: str = "on_demand",
+        search_frames: int = 2,
+        idle_interval: int = 3,
+        eager_masks: bool = False,
     ) -> None:
-        if max_people < 1 or detector_calls_per_frame < 1:
-            raise ValueError("max_people and detector_calls_per_frame must be >= 1")
-        from mediapipe.python.solution_base import SolutionBase
+        if max_people < 1 or detector_calls_per_frame < 1 or search_frames < 1 or idle_interval < 1:
+            raise ValueError("max_people, detector_calls_per_frame, search_frames and idle_interval must be >= 1")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"mask runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+        if detector_schedule not in SCHEDULES:
+            raise ValueError(f"detector_schedule {detector_schedule!r}: choose one of {', '.join(SCHEDULES)}")
+        if runtime == "tflite" and device != "cpu":
+            raise ValueError(f"mask runtime tflite runs on the CPU only; for device {device!r} use onnxruntime")
 
         self.max_people = max_people
         self.detector_calls_per_frame = detector_calls_per_frame
@@ -202,16 +238,35 @@ class MediaPipePeople:
         self.track_rois = track_rois
         self.roi_motion_gain = roi_motion_gain
         self.max_birth_tilt = None if max_birth_tilt_deg is None else math.radians(max_birth_tilt_deg)
-        # Model calls so far, for benchmarks (load-independent cost figures).
-        self.calls = {"frames": 0, "detector": 0, "landmarker": 0}
-        self._detector = SolutionBase(
-            graph_config=_DETECTOR_GRAPH, calculator_params={_DETECTOR_SCORE_PARAM: min_detection_score}
-        )
-        self._landmarker = SolutionBase(
-            graph_config=_LANDMARK_GRAPH,
-            side_inputs={"model_complexity": 1, "enable_segmentation": True},
-            calculator_params={_PRESENCE_PARAM: min_presence},
-        )
+        self.runtime = runtime
+        self.detector_schedule = detector_schedule
+        self.search_frames = search_frames
+        self.idle_interval = idle_interval
+        self.eager_masks = eager_masks
+        self.min_detection_score = min_detection_score
+        self.min_presence = min_presence
+        # Model calls so far, for benchmarks (load-independent cost figures): images through each model, and
+        # model invocations ("*_batches"; equal to the images for tflite, which takes one image per call).
+        self.calls = {"frames": 0, "detector": 0, "landmarker": 0, "detector_batches": 0, "landmarker_batches": 0}
+        if runtime == "tflite":
+            from mediapipe.python.solution_base import SolutionBase
+
+            self._detector = SolutionBase(
+                graph_config=_DETECTOR_GRAPH, calculator_params={_DETECTOR_SCORE_PARAM: min_detection_score}
+            )
+            self._landmarker = SolutionBase(
+                graph_config=_LANDMARK_GRAPH,
+                side_inputs={"model_complexity": 1, "enable_segmentation": True},
+                calculator_params={_PRESENCE_PARAM: min_presence},
+            )
+        else:
+            from fasthmr_ros.runtime.blazepose_models import DETECTOR, LANDMARKER, BlazePoseRunner
+
+            self._detector = BlazePoseRunner(DETECTOR, runtime, device, threads)
+            self._landmarker = BlazePoseRunner(LANDMARKER, runtime, device, threads)
+        self._next_follow_id = 1
+        self._last_idle_call = -(10**9)
+        self._idle_full_next = True
         self._tracked: list[_Person] = []
         # Boxes of people lost in the last _LOST_MEMORY frames: (frame number, box). A re-detection there may be
         # tilted (a person lost mid-fall or mid-flip) and is exempt from the upright-birth rule.
@@ -225,10 +280,25 @@ class MediaPipePeople:
         self._tracked = []
         self._lost = []
         self._next_tile = 0
+        self._idle_full_next = True
 
     def close(self) -> None:
-        self._detector.close()
-        self._landmarker.close()
+        if self.runtime == "tflite":
+            self._detector.close()
+            self._landmarker.close()
+
+    def detection_bound(self, height: int, width: int) -> dict[str, int]:
+        """Worst-case processed frames from a person's first frame in view to a detector call that covers them,
+        inclusive (1 = that same frame), under the on_demand schedule: "nobody_followed"; "followed_full" /
+        "followed_tiles" while everyone else is followed, for a person the full-frame call finds / one only a tile
+        finds. The tracker confirms one frame later (min_hits=2). Under every_frame all are the round-robin period."""
+        tiles = max(len(detection_tiles(height, width, self.tile_fraction)) - 1, 0)
+        if self.detector_schedule == "every_frame":
+            period = math.ceil((tiles + 1) / min(self.detector_calls_per_frame, tiles + 1))
+            return dict.fromkeys(("nobody_followed", "followed_full", "followed_tiles"), period)
+        followed_full = 2 * self.idle_interval if tiles else self.idle_interval
+        return {"nobody_followed": min(self.search_frames, tiles + 1), "followed_full": followed_full,
+                "followed_tiles": 2 * tiles * self.idle_interval if tiles else followed_full}  # fmt: skip
 
     def __call__(self, image_rgb: np.ndarray) -> list[PersonDetection]:
         image = check_image(image_rgb)
@@ -239,39 +309,56 @@ class MediaPipePeople:
             self.reset()
 
         self.calls["frames"] += 1
+        frame = self.calls["frames"]
         people: list[_Person] = []
-        if self.track_rois:
-            for previous in sorted(self._tracked, key=lambda p: -p.detection.score):
-                person = None
-                if self.roi_motion_gain > 0 and previous.previous_roi is not None:
-                    person = self._landmarks(
-                        image, previous.roi.extrapolated(previous.previous_roi, self.roi_motion_gain)
-                    )
-                if person is None:
-                    # Small or still people have jittery ROIs that extrapolation can throw off: retry in place.
-                    person = self._landmarks(image, previous.roi)
+        if self.track_rois and self._tracked:
+            followed = sorted(self._tracked, key=lambda p: -p.detection.score)
+            first = [
+                p.roi.extrapolated(p.previous_roi, self.roi_motion_gain)
+                if self.roi_motion_gain > 0 and p.previous_roi is not None
+                else p.roi
+                for p in followed
+            ]
+            found = self._landmarks_batch(image, first)
+            # Small or still people have jittery ROIs that extrapolation can throw off: retry in place.
+            retry = [i for i, person in enumerate(found) if person is None and first[i] is not followed[i].roi]
+            for i, person in zip(retry, self._landmarks_batch(image, [followed[i].roi for i in retry]), strict=True):
+                found[i] = person
+            for previous, person in zip(followed, found, strict=True):
                 if person is not None and not self._duplicate(person, people):
                     person.previous_roi = previous.roi
+                    person.follow_id = previous.follow_id
                     people.append(person)
                 if len(people) >= self.max_people:
                     break
 
-        frame = self.calls["frames"]
         self._lost = [(f, box) for f, box in self._lost if frame - f <= _LOST_MEMORY]
         for previous in self._tracked if self.track_rois else []:
             if not any(p.previous_roi is previous.roi for p in people):
                 self._lost.append((frame, previous.detection.box))
 
         if len(people) < self.max_people:
-            for _score, roi, hip, scale in self._detect(image):
-                # A detection whose hip centre sits on a followed person's mask, or next to their hip, is that person
-                # (or a piece of them, from a tile that cuts through them): skip it rather than spend a landmarker
-                # call. Kept tight so that the second of two people walking side by side is still tried.
-                if any(
+            candidates = self._detect(image, self._detector_entries(frame, bool(people)))
+
+            # A detection whose hip centre sits on a followed person's mask, or next to their hip, is that person
+            # (or a piece of them, from a tile that cuts through them): skip it rather than spend a landmarker
+            # call. Kept tight so that the second of two people walking side by side is still tried.
+            def on_someone(hip: np.ndarray, scale: float) -> bool:
+                return any(
                     p.covers(hip, 0) or np.hypot(*(hip - p.hip)) < _SAME_HIP * max(p.body_scale, scale) for p in people
-                ):
-                    continue
-                person = self._landmarks(image, roi)
+                )
+
+            todo = [c for c in candidates if not on_someone(c[2], c[3])]
+            # batched runtimes run every remaining candidate in one call; tflite goes one by one and can skip a
+            # candidate that lies on someone found a moment earlier in this loop
+            batch = self._landmarks_batch(image, [c[1] for c in todo]) if self.runtime != "tflite" else None
+            for index, (_score, roi, hip, scale) in enumerate(todo):
+                if batch is None:
+                    if on_someone(hip, scale):
+                        continue
+                    person = self._landmarks(image, roi)
+                else:
+                    person = batch[index]
                 if person is None or self._duplicate(person, people):
                     continue
                 if (
@@ -280,12 +367,49 @@ class MediaPipePeople:
                     and not self._near_lost(hip)
                 ):
                     continue
+                person.follow_id = self._next_follow_id
+                self._next_follow_id += 1
                 people.append(person)
                 if len(people) >= self.max_people:
                     break
 
         self._tracked = people
+        for p in people:
+            p.detection.follow_id = p.follow_id if p.previous_roi is not None else None
+            if self.eager_masks:
+                _ = p.detection.mask
         return [p.detection for p in people]
+
+    def _detector_entries(self, frame: int, anyone_followed: bool) -> list[tuple[int, int, int, int]]:
+        """This frame's share of the detector schedule (full frame and/or tiles)."""
+        full, tiles = self._schedule[0], self._schedule[1:]
+        if self.detector_schedule == "every_frame":
+            entries = []
+            for _ in range(min(self.detector_calls_per_frame, len(self._schedule))):
+                entries.append(self._schedule[self._next_tile % len(self._schedule)])
+                self._next_tile = (self._next_tile + 1) % len(self._schedule)
+            return entries
+        if not anyone_followed:
+            entries = [full]
+            for _ in range(min(math.ceil(len(self._schedule) / self.search_frames) - 1, len(tiles))):
+                entries.append(tiles[self._next_tile % len(tiles)])
+                self._next_tile = (self._next_tile + 1) % len(tiles)
+            return entries
+        recent = [box for f, box in self._lost if frame - f <= _SEARCH_AFTER_LOSS]
+        if recent:
+            # a lost person is most likely still near where they were: the tiles over their box, not all tiles
+            near = [t for t in tiles if any(_overlaps(t, box) for box in recent)]
+            return [full, *near]
+        if frame - self._last_idle_call < self.idle_interval:
+            return []
+        self._last_idle_call = frame
+        if self._idle_full_next or not tiles:
+            self._idle_full_next = False
+            return [full]
+        self._idle_full_next = True
+        entry = tiles[self._next_tile % len(tiles)]
+        self._next_tile = (self._next_tile + 1) % len(tiles)
+        return [entry]
 
     def _near_lost(self, point: np.ndarray) -> bool:
         for _, box in self._lost:
@@ -295,25 +419,38 @@ class MediaPipePeople:
         return False
 
     # -- detector ---------------------------------------------------------------------------------------------
-    def _detect(self, image: np.ndarray) -> list[tuple[float, Roi, np.ndarray, float]]:
-        """Candidates from this frame's share of the detector schedule, best first, near-duplicates merged."""
-        candidates: list[tuple[float, Roi, np.ndarray, float]] = []
-        calls = min(self.detector_calls_per_frame, len(self._schedule))
-        for _ in range(calls):
-            x0, y0, w, h = self._schedule[self._next_tile]
-            self._next_tile = (self._next_tile + 1) % len(self._schedule)
-            tile = (
-                image
-                if (w, h) == (image.shape[1], image.shape[0])
-                else np.ascontiguousarray(image[y0 : y0 + h, x0 : x0 + w])
-            )
-            detections = self._detector.process({"image": tile}).detections or []
-            self.calls["detector"] += 1
-            for det in detections:
-                keypoints = det.location_data.relative_keypoints
-                hip = np.array([x0 + keypoints[0].x * w, y0 + keypoints[0].y * h])
-                top = np.array([x0 + keypoints[1].x * w, y0 + keypoints[1].y * h])
-                candidates.append((float(det.score[0]), Roi.from_points(hip, top), hip, float(np.hypot(*(top - hip)))))
+    def _detect(
+        self, image: np.ndarray, entries: list[tuple[int, int, int, int]]
+    ) -> list[tuple[float, Roi, np.ndarray, float]]:
+        """Candidates from the given schedule entries, best first, near-duplicates merged."""
+        found: list[tuple[float, np.ndarray, np.ndarray]] = []
+        if entries and self.runtime == "tflite":
+            for x0, y0, w, h in entries:
+                tile = (
+                    image
+                    if (w, h) == (image.shape[1], image.shape[0])
+                    else np.ascontiguousarray(image[y0 : y0 + h, x0 : x0 + w])
+                )
+                detections = self._detector.process({"image": tile}).detections or []
+                self.calls["detector"] += 1
+                self.calls["detector_batches"] += 1
+                for det in detections:
+                    keypoints = det.location_data.relative_keypoints
+                    hip = np.array([x0 + keypoints[0].x * w, y0 + keypoints[0].y * h])
+                    top = np.array([x0 + keypoints[1].x * w, y0 + keypoints[1].y * h])
+                    found.append((float(det.score[0]), hip, top))
+        elif entries:
+            from fasthmr_ros.perception.blazepose_onnx import decode_detections, detector_input
+
+            prepared = [detector_input(image, entry) for entry in entries]
+            raw_boxes, raw_scores = self._detector(np.stack([p[0] for p in prepared]))
+            self.calls["detector"] += len(entries)
+            self.calls["detector_batches"] += 1
+            for n, (_, origin) in enumerate(prepared):
+                found.extend(decode_detections(raw_boxes[n], raw_scores[n], origin, self.min_detection_score))
+        candidates = [
+            (score, Roi.from_points(hip, top), hip, float(np.hypot(*(top - hip)))) for score, hip, top in found
+        ]
         candidates.sort(key=lambda c: -c[0])
         merged: list[tuple[float, Roi, np.ndarray, float]] = []
         for cand in candidates:
@@ -322,9 +459,9 @@ class MediaPipePeople:
         return merged
 
     # -- landmarker -------------------------------------------------------------------------------------------
-    def _landmarks(self, image: np.ndarray, roi: Roi) -> _Person | None:
-        from mediapipe.framework.formats import rect_pb2
-
+    @staticmethod
+    def _crop_box(image: np.ndarray, roi: Roi) -> tuple[int, int, int, int] | None:
+        """The ROI's axis-aligned bounding box in the frame, clipped; None when the ROI is degenerate or off-frame."""
         height, width = image.shape[:2]
         if roi.size < 4:
             return None
@@ -333,6 +470,55 @@ class MediaPipePeople:
         x1, y1 = min(math.ceil(roi.cx + half), width), min(math.ceil(roi.cy + half), height)
         if x1 - x0 < 2 or y1 - y0 < 2:
             return None
+        return x0, y0, x1, y1
+
+    def _landmarks_batch(self, image: np.ndarray, rois: list[Roi]) -> list[_Person | None]:
+        if self.runtime == "tflite":
+            return [self._landmarks(image, roi) for roi in rois]
+        from fasthmr_ros.perception.blazepose_onnx import landmarker_input, roi_matrix
+
+        results: list[_Person | None] = [None] * len(rois)
+        jobs = []
+        for n, roi in enumerate(rois):
+            box = self._crop_box(image, roi)
+            if box is None:
+                continue
+            x0, y0, x1, y1 = box
+            to_frame = roi_matrix(roi.cx, roi.cy, roi.size, roi.rotation)
+            shrink = min(1.0, _MAX_ROI_PX / roi.size)
+            if shrink < 1.0:
+                # like the tflite path: a very large ROI is area-averaged to <= _MAX_ROI_PX first, so the
+                # 256 px input is not sampled from a 4x larger image without a low-pass
+                size = (max(round((x1 - x0) * shrink), 1), max(round((y1 - y0) * shrink), 1))
+                crop = cv2.resize(image[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+                sx, sy = size[0] / (x1 - x0), size[1] / (y1 - y0)
+                to_crop = np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]]) @ np.vstack([to_frame, [0, 0, 1]])
+                pixels = landmarker_input(crop, to_crop)
+            else:
+                pixels = landmarker_input(image, to_frame)
+            jobs.append((n, roi, box, to_frame, pixels))
+        if not jobs:
+            return results
+        raw, presence, segmentation, heatmap, world = self._landmarker(np.stack([j[4] for j in jobs]))
+        self.calls["landmarker"] += len(jobs)
+        self.calls["landmarker_batches"] += 1
+        from fasthmr_ros.perception.blazepose_onnx import decode_landmarks, segmentation_to_box, world_landmarks
+
+        for k, (n, roi, box, to_frame, _) in enumerate(jobs):
+            if float(presence[k].reshape(-1)[0]) <= self.min_presence:
+                continue
+            points = decode_landmarks(raw[k], heatmap[k], to_frame)
+            probability = segmentation_to_box(segmentation[k, :, :, 0], to_frame, box)
+            results[n] = self._person(image, points, world_landmarks(world[k], roi.rotation), probability, box)
+        return results
+
+    def _landmarks(self, image: np.ndarray, roi: Roi) -> _Person | None:
+        from mediapipe.framework.formats import rect_pb2
+
+        box = self._crop_box(image, roi)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
         crop = image[y0:y1, x0:x1]
         shrink = min(1.0, _MAX_ROI_PX / roi.size)
         if shrink < 1.0:
@@ -351,34 +537,43 @@ class MediaPipePeople:
         )
         out = self._landmarker.process({"image": crop, "roi": rect})
         self.calls["landmarker"] += 1
+        self.calls["landmarker_batches"] += 1
         if out.landmarks is None or out.aux is None:
             return None
-
-        def to_frame(landmarks) -> np.ndarray:
-            pts = np.array([(lm.x, lm.y, lm.visibility, lm.presence) for lm in landmarks.landmark], dtype=np.float32)
-            pts[:, 0] = x0 + pts[:, 0] * (x1 - x0)
-            pts[:, 1] = y0 + pts[:, 1] * (y1 - y0)
-            return pts
-
-        keypoints = to_frame(out.landmarks)
-        aux = to_frame(out.aux)
-        local = self._person_mask(out.mask, keypoints, (x0, y0, x1, y1))
-        box = _person_box(local, (x0, y0), keypoints, (height, width))
-        if box is None:
-            return None
-        mask = np.zeros((height, width), dtype=bool)
-        mask[y0:y1, x0:x1] = local
-        score = float(np.median(keypoints[:, 3]))
+        landmarks = [*out.landmarks.landmark, *out.aux.landmark]
+        points = np.array([(lm.x, lm.y, lm.visibility, lm.presence) for lm in landmarks], dtype=np.float32)
+        points[:, 0] = x0 + points[:, 0] * (x1 - x0)
+        points[:, 1] = y0 + points[:, 1] * (y1 - y0)
         world = None
         if out.world is not None:
             # metres, origin between the hips, axes of the landmarker's ROI (the graph rotates them back upright)
             world = np.array([(lm.x, lm.y, lm.z) for lm in out.world.landmark], dtype=np.float32)
+        return self._person(image, points, world, out.mask, box)
+
+    def _person(
+        self,
+        image: np.ndarray,
+        points: np.ndarray,
+        world: np.ndarray | None,
+        probability: np.ndarray | None,
+        box: tuple[int, int, int, int],
+    ) -> _Person | None:
+        """A landmarker result -> _Person. points: (35+, 4) frame px, visibility, presence: 33 landmarks, then the
+        2 auxiliary ones (hip centre, scale point); probability: segmentation over the crop box (any size)."""
+        height, width = image.shape[:2]
+        keypoints, aux = points[:33], points[33:35]
+        local = self._person_mask(probability, keypoints, box)
+        person_box = _person_box(local, box[:2], keypoints, (height, width))
+        if person_box is None:
+            return None
+        score = float(np.median(keypoints[:, 3]))
         detection = PersonDetection(
-            box=box, score=score, mask=mask, keypoints=keypoints[:, :3].copy(), world_landmarks=world
-        )
+            box=person_box, score=score, keypoints=keypoints[:, :3].copy(), world_landmarks=world,
+            crop_mask=local, crop_box=box, frame_shape=(height, width),
+        )  # fmt: skip
         scale = float(np.hypot(*(aux[1, :2] - aux[0, :2])))
         roi_next = Roi.from_points(aux[0, :2], aux[1, :2])
-        return _Person(detection, roi_next, aux[0, :2].astype(np.float64), scale, local, (x0, y0, x1, y1))
+        return _Person(detection, roi_next, aux[0, :2].astype(np.float64), scale, local, box)
 
     def _person_mask(
         self,
@@ -425,6 +620,11 @@ class MediaPipePeople:
             if person.mask_overlap(other) > _DUPLICATE_MASK_OVERLAP:
                 return True
         return False
+
+
+def _overlaps(tile: tuple[int, int, int, int], box: np.ndarray) -> bool:
+    x, y, w, h = tile
+    return bool(box[0] < x + w and box[2] > x and box[1] < y + h and box[3] > y)
 
 
 def _person_box(

@@ -4,6 +4,11 @@
   which carries it through short occlusions and keeps crossing people apart.
 - Birth with hysteresis: a new track is tentative until it has been matched on `min_hits` consecutive frames; only
   then does it get an id and appear in the output. A tentative track that misses a frame is dropped silently.
+  The default of 2 publishes a person on the second processed frame they are matched in: with a detector that sees
+  them on their first frame, within 2 processed frames of appearing (test/test_time_to_first_person.py).
+- A detection that carries the mask backend's `follow_id` (the backend followed that person from the previous frame
+  by their own landmarks) matches the track that took the same follow_id last frame before any box overlap counts,
+  so a person who moved far between two processed frames (dropped frames, fast motion) keeps their track.
 - Death with hysteresis: a confirmed track survives `max_misses` frames without a match (not reported while
   missing), then ends; its id is listed once in TrackUpdate.ended so per-track temporal windows can be cleared.
 - Ids come from a counter and are never reused.
@@ -35,7 +40,8 @@ class _Track:
     track_id: int | None = None  # None while tentative
     hits: int = 1
     misses: int = 0  # frames since the last match
-    mask: np.ndarray | None = None  # last matched mask, strided
+    mask: np.ndarray | None = None  # last matched mask, strided (only kept when masks are compared)
+    follow_id: int | None = None  # the mask backend's follow id of the last matched detection
 
     def predicted_box(self) -> np.ndarray:
         box = self.box + self.velocity * (self.misses + 1)
@@ -58,7 +64,7 @@ class Tracker:
     def __init__(
         self,
         iou_threshold: float = 0.2,
-        min_hits: int = 3,
+        min_hits: int = 2,
         max_misses: int = 10,
         mask_weight: float = 0.0,
         velocity_smoothing: float = 0.5,
@@ -100,7 +106,8 @@ class Tracker:
             else:
                 track.velocity = self.velocity_smoothing * step + (1 - self.velocity_smoothing) * track.velocity
             track.box = boxes[d]
-            track.mask = _strided(detections[d].mask)
+            track.mask = self._strided(detections[d])
+            track.follow_id = detections[d].follow_id
             track.hits += 1
             track.misses = 0
             if track.track_id is None and track.hits >= self.min_hits:
@@ -120,7 +127,7 @@ class Tracker:
                     continue
             survivors.append(track)
         for d in unmatched_dets:
-            track = _Track(box=boxes[d], mask=_strided(detections[d].mask))
+            track = _Track(box=boxes[d], mask=self._strided(detections[d]), follow_id=detections[d].follow_id)
             if self.min_hits <= 1:
                 track.track_id = self._next_id
                 self._next_id += 1
@@ -128,6 +135,10 @@ class Tracker:
             survivors.append(track)
         self._tracks = survivors
         return TrackUpdate(tracks=sorted(seen, key=lambda item: item[0]), ended=sorted(ended))
+
+    def _strided(self, detection: PersonDetection) -> np.ndarray | None:
+        # reading .mask may build a full-frame array (masks made lazily): only when masks are compared
+        return _strided_mask(detection.mask) if self.mask_weight > 0 else None
 
     def _associate(
         self, detections: list[PersonDetection], boxes: np.ndarray
@@ -139,12 +150,16 @@ class Tracker:
         if self.mask_weight > 0:
             for t, track in enumerate(self._tracks):
                 for d, det in enumerate(detections):
-                    overlap = _mask_iou(track.mask, _strided(det.mask))
+                    overlap = _mask_iou(track.mask, self._strided(det))
                     if overlap is not None and similarity[t, d] > 0:
                         similarity[t, d] = (1 - self.mask_weight) * similarity[t, d] + self.mask_weight * overlap
+        # The backend's own continuity: the same followed person, whatever the boxes did in between.
+        follow = np.array([[t.follow_id is not None and t.follow_id == det.follow_id for det in detections]
+                           for t in self._tracks])  # fmt: skip
+        similarity = np.where(follow, np.maximum(similarity, 1.0), similarity)
         # Confirmed tracks win ties against tentative ones, so a flicker of duplicates cannot steal an id.
         bonus = np.array([1e-3 if t.track_id is not None else 0.0 for t in self._tracks])[:, None]
-        rows, cols = linear_sum_assignment(-(similarity + bonus))
+        rows, cols = linear_sum_assignment(-(similarity + bonus + follow))
         matches = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if similarity[r, c] >= self.iou_threshold]
         matched_tracks = {r for r, _ in matches}
         matched_dets = {c for _, c in matches}
@@ -160,7 +175,7 @@ def _check_box(box: np.ndarray) -> np.ndarray:
     return box
 
 
-def _strided(mask: np.ndarray | None) -> np.ndarray | None:
+def _strided_mask(mask: np.ndarray | None) -> np.ndarray | None:
     return None if mask is None else np.ascontiguousarray(mask[::_MASK_STRIDE, ::_MASK_STRIDE])
 
 
