@@ -1,17 +1,29 @@
-"""End-to-end throughput and latency of the node's per-frame work on CPU, embedded defaults, 640x480.
+"""Throughput and latency of the node's per-frame work, with the stage split, old vs new masks path side by side.
 
-What one processed frame costs in the node: the pipeline (masks, tracking, crops, encoder + head, decoder, body
-model) plus building and serialising the HumanMeshArray message. Variants run interleaved in one process on the
-same frames (vtest.avi scaled to 640x480, several pedestrians) with max_people 1 and 3: unmerged (no token
-merging, no merge plan) vs merged (Mask-ToMe, plus --merge-plan when given). Prints medians, p95 and ratios.
+What one processed frame costs in the node: Pipeline.process (masks, tracking, pose source, decoder, body model)
+plus building and serialising the HumanMeshArray. Scenes: real footage letterboxed (padded, nobody cut off) and
+resized to 640x480 and 1280x720, with 1 person (pose2sim_single_cam01: the man; the background woman is small)
+and 3 people (pose2sim_multi_cam01). Masks variants, interleaved frame by frame in one process so machine load
+hits them alike:
+- old: MediaPipe graphs, detector round-robin every frame (2 calls), full-frame masks built eagerly, tracker
+  min_hits 3;
+- new tflite: MediaPipe graphs, detector on demand, lazy masks, min_hits 2 (the default);
+- new onnxruntime: the converted models, batched over people and tiles, on `--device`.
 
-    python -m bench.node_throughput [--frames 40] [--rounds 3] [--merge-plan plan.json] [--threads 1]
+    python -m bench.node_throughput [--frames 40] [--pose-source landmarks] [--decoder] [--device cpu|cuda]
+
+Prints p50 / p95 ms, fps (1 / mean), people published per frame, the stage medians (FrameResult.timings_ms) and
+model calls per frame. On a GPU machine `--device cuda` runs the pipeline and the onnxruntime masks there
+(`--mask-device tensorrt` for the TensorRT EP).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
+from collections import defaultdict
 
 import cv2
 import numpy as np
@@ -20,23 +32,38 @@ import torch
 from fasthmr_ros import footage
 from fasthmr_ros.perception.camera import default_camera_matrix
 from fasthmr_ros.perception.config import PipelineConfig
+from fasthmr_ros.perception.masks_mediapipe import MediaPipePeople
 from fasthmr_ros.perception.pipeline import Pipeline
+from fasthmr_ros.perception.tracking import Tracker
 from fasthmr_ros.perception.types import Frame
 
+SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
+SCENES = {1: "pose2sim_single_cam01.mp4", 3: "pose2sim_multi_cam01.mp4"}
+OLD_MASKS = {"runtime": "tflite", "detector_schedule": "every_frame", "eager_masks": True}
+STAGES = ("masks", "tracking", "lift", "crop", "encoder", "decoder", "body", "assemble")
 
-def load_frames(count: int) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(footage.fetch(["vtest.avi"])[0]))
+
+def letterboxed(clip: str, size: tuple[int, int], count: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(footage.fetch([clip])[0]))
+    width, height = size
     frames = []
     while len(frames) < count:
-        ok, bgr = capture.read()
+        ok, bgr = cap.read()
         if not ok:
             break
-        frames.append(cv2.cvtColor(cv2.resize(bgr, (640, 480), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
-    capture.release()
+        h, w = bgr.shape[:2]
+        if w / h < width / height:
+            pad = round(h * width / height) - w
+            bgr = cv2.copyMakeBorder(bgr, 0, 0, pad // 2, pad - pad // 2, cv2.BORDER_CONSTANT)
+        else:
+            pad = round(w * height / width) - h
+            bgr = cv2.copyMakeBorder(bgr, pad // 2, pad - pad // 2, 0, 0, cv2.BORDER_CONSTANT)
+        frames.append(cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+    cap.release()
     return frames
 
 
-def frame_cost(pipeline: Pipeline, rgb: np.ndarray, k: np.ndarray) -> tuple[float, int]:
+def frame_cost(pipeline: Pipeline, rgb: np.ndarray, k: np.ndarray) -> tuple[float, int, dict[str, float]]:
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header
 
@@ -47,47 +74,74 @@ def frame_cost(pipeline: Pipeline, rgb: np.ndarray, k: np.ndarray) -> tuple[floa
     msg = ros_messages.human_mesh_array(result, Header(frame_id="cam"), pipeline.weights, pipeline.body_model,
                                         (rgb.shape[1], rgb.shape[0]), True)  # fmt: skip
     serialize_message(msg)
-    return (time.perf_counter() - start) * 1e3, len(result.people)
+    return (time.perf_counter() - start) * 1e3, len(result.people), dict(result.timings_ms)
+
+
+def build(variant: str, people: int, args: argparse.Namespace) -> Pipeline:
+    flat = {"max_people": max(people, 1) + 1, "pose_source": args.pose_source, "decoder": args.decoder,
+            "device": args.device}  # fmt: skip
+    pipeline = Pipeline(PipelineConfig.from_flat(flat))
+    # The pipeline builds the default masks stage; the bench swaps in each variant (PipelineConfig has no
+    # setting for these yet).
+    if variant == "old":
+        pipeline.masks = MediaPipePeople(max_people=flat["max_people"], **OLD_MASKS)
+        pipeline.tracker = Tracker(min_hits=3)
+    elif variant == "new onnxruntime":
+        pipeline.masks = MediaPipePeople(max_people=flat["max_people"], runtime="onnxruntime",
+                                         device=args.mask_device or args.device)  # fmt: skip
+    else:
+        pipeline.masks = MediaPipePeople(max_people=flat["max_people"])
+    return pipeline
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--merge-plan", default="")
+    parser.add_argument("--frames", type=int, default=40, help="timed frames per scene (after 5 warm-up frames)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--pose-source", default="landmarks", choices=["landmarks", "hmr"])
+    parser.add_argument("--decoder", action="store_true", help="the streaming decoder on (the node's default)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (pipeline and onnxruntime masks)")
+    parser.add_argument("--mask-device", default="", help="onnxruntime masks device if not --device: tensorrt")
+    parser.add_argument("--variants", nargs="*", default=["old", "new tflite", "new onnxruntime"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    frames = load_frames(args.frames)
-    k = default_camera_matrix(640, 480)
-    k[0, 0] = k[1, 1] = 640.0
-    variants = {}
-    for people in (1, 3):
-        variants[(people, "unmerged")] = PipelineConfig.from_flat(dict(max_people=people, token_merging=False))
-        variants[(people, "merged")] = PipelineConfig.from_flat(dict(max_people=people, token_merging=True,
-                                                                     merge_plan=args.merge_plan))  # fmt: skip
-    pipelines = {key: Pipeline(config) for key, config in variants.items()}
-    samples: dict[tuple[int, str], list[float]] = {key: [] for key in variants}
-    people_seen: dict[tuple[int, str], list[int]] = {key: [] for key in variants}
-    for round_index in range(args.rounds + 1):  # round 0 warms up (and lets the trackers confirm people)
-        for key, pipeline in pipelines.items():
-            for rgb in frames:
-                ms, count = frame_cost(pipeline, rgb, k)
-                if round_index:
-                    samples[key].append(ms)
-                    people_seen[key].append(count)
-    print(f"node per-frame work, CPU, {args.threads} thread(s), 640x480 vtest, {args.frames} frames x {args.rounds} "
-          f"rounds; weights: {next(iter(pipelines.values())).weights[:60]}...")  # fmt: skip
-    print("| max people | variant | people/frame | p50 ms | p95 ms | fps (1/mean) | speed-up vs unmerged |")
-    print("|---|---|---|---|---|---|---|")
-    for people in (1, 3):
-        base = np.median(samples[(people, "unmerged")])
-        for variant in ("unmerged", "merged"):
-            values = np.asarray(samples[(people, variant)])
-            print(
-                f"| {people} | {variant} | {np.mean(people_seen[(people, variant)]):.2f} | {np.median(values):.1f} | "
-                f"{np.percentile(values, 95):.1f} | {1000 / values.mean():.1f} | {base / np.median(values):.2f}x |"
-            )
+    cv2.setNumThreads(1)
+    print(
+        f"node per-frame work, {args.device}, torch threads {args.threads}, pose source {args.pose_source}, "
+        f"decoder {'on' if args.decoder else 'off'}; CPU cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        "| size | people | masks variant | people/frame | p50 ms | p95 ms | fps | "
+        + " | ".join(f"{s} p50" for s in ("masks", "tracking", "pose", "body+assemble"))
+        + " | det imgs/f | lm imgs/f | lm calls/f |"
+    )
+    print("|" + "---|" * 14)
+    warmup = 5
+    for size_name, size in SIZES.items():
+        for people, clip in SCENES.items():
+            frames = letterboxed(clip, size, args.frames + warmup)
+            k = default_camera_matrix(*size)
+            pipelines = {v: build(v, people, args) for v in args.variants}
+            samples: dict[str, list] = defaultdict(list)
+            for index, rgb in enumerate(frames):
+                for name, pipeline in pipelines.items():
+                    ms, count, timings = frame_cost(pipeline, rgb, k)
+                    if index >= warmup:
+                        samples[name].append((ms, count, timings))
+            for name, pipeline in pipelines.items():
+                values = np.array([s[0] for s in samples[name]])
+
+                def stage(*keys: str, rows=samples[name]) -> float:
+                    return statistics.median(sum(t.get(key, 0.0) for key in keys) for _, _, t in rows)
+
+                calls = pipeline.masks.calls
+                n = max(calls["frames"], 1)
+                print(f"| {size_name} | {people} | {name} | {np.mean([s[1] for s in samples[name]]):.2f} | "
+                      f"{np.median(values):.1f} | {np.percentile(values, 95):.1f} | {1000 / values.mean():.1f} | "
+                      f"{stage('masks'):.1f} | {stage('tracking'):.2f} | "
+                      f"{stage('lift', 'crop', 'encoder', 'decoder'):.1f} | {stage('body', 'assemble'):.1f} | "
+                      f"{calls['detector'] / n:.2f} | {calls['landmarker'] / n:.2f} | "
+                      f"{calls['landmarker_batches'] / n:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":
