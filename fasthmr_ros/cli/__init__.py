@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("fasthmr_ros.ros.replay", "publish a video or image folder as sensor_msgs/Image + CameraInfo"),
     "demo": ("fasthmr_ros.ros.demo", "the node on real footage: overlay video + MCAP of every output (make demo)"),
     "video": ("fasthmr_ros.cli.video", "the pipeline on a video file (no ROS): overlay video + .npz of every person"),
+    "view": ("fasthmr_ros.cli.view", "a node recording (MCAP) in the live Rerun viewer, or saved as .rrd (--save)"),
     "fetch-footage": ("fasthmr_ros.footage", "fetch real footage of people from the package registries"),
     "convert-smpl": ("fasthmr_ros.runtime.smpl_io", "convert an official (chumpy) SMPL .pkl into a plain .npz"),
     "predict": (

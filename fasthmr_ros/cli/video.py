@@ -4,7 +4,9 @@ every person in every frame (track ids, SMPL parameters, camera-frame joints, 2D
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -20,6 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--focal", type=float, default=0.0,
                         help="focal length in pixels (default: HMR2.0's 5000/256*max(W,H))")  # fmt: skip
     parser.add_argument("--max-frames", type=int, default=0)
+    parser.add_argument(
+        "--viewer",
+        action="store_true",
+        help="serve the live Rerun web viewer while it runs, and after it until Ctrl-C (make viewer)",
+    )
+    parser.add_argument("--viewer-port", type=int, default=9090, help="the viewer's web page port; data on port + 1")
+    parser.add_argument(
+        "--viewer-save",
+        default="",
+        metavar="OUT.rrd",
+        help="write what the viewer shows to a Rerun recording (rerun OUT.rrd, or the web viewer)",
+    )
     # the node's pipeline parameters, same names and defaults (README "Parameters"); --no-decoder etc. for booleans
     for name, default in flat_defaults().items():
         flag = f"--{name.replace('_', '-')}"
@@ -54,6 +68,21 @@ def run(args: argparse.Namespace) -> int:
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    viewer = None
+    if args.viewer or args.viewer_save:
+        try:
+            from fasthmr_ros.perception.viewer import LiveViewer
+
+            # offline: every frame reaches the viewer (the loop waits for it) instead of newest-first
+            viewer = LiveViewer(pipeline.faces, port=args.viewer_port if args.viewer else None,
+                                save=args.viewer_save or None, newest_first=False, capacity=4,
+                                log=lambda text: print(f"[video] {text}", file=sys.stderr))  # fmt: skip
+        except (ImportError, OSError, RuntimeError, ValueError) as err:
+            print(f"[video] viewer: {err}", file=sys.stderr)
+            return 2
+        if viewer.url:
+            print(f"[video] live viewer: {viewer.url} (desktop viewer: rerun --connect {viewer.grpc_url})",
+                  file=sys.stderr)  # fmt: skip
     writer = None
     records: dict[str, list] = {k: [] for k in ("frame", "track_id", "score", "box", "global_orient", "body_pose",
                                                 "betas", "translation", "joints", "keypoints_2d")}  # fmt: skip
@@ -69,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             k[0, 0] = k[1, 1] = args.focal
         result = pipeline.process(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=bool(args.focal)))
         timings.append(sum(result.timings_ms.values()))
+        if viewer is not None:
+            viewer.submit(round(index * 1e9 / source.fps), rgb, k, result)
         meshes = [(p.vertices, pipeline.faces, track_colour(p.track_id)) for p in result.people]
         overlay = render_meshes(rgb, meshes, k) if meshes else rgb
         if writer is None:
@@ -86,4 +117,16 @@ def run(args: argparse.Namespace) -> int:
     median = float(np.median(timings)) if timings else 0.0
     print(f"[video] {frames} frames, {len(records['frame'])} person-frames, median {median:.0f} ms/frame; "
           f"wrote {out} and {npz} (weights: {pipeline.weights})")  # fmt: skip
+    if viewer is not None:
+        _finish_viewer(viewer, args.viewer_save)
     return 0
+
+
+def _finish_viewer(viewer, saved: str) -> None:
+    if viewer.url:
+        print(f"[video] still serving the viewer at {viewer.url}; Ctrl-C to stop", file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    viewer.close()
+    if saved:
+        print(f"[video] wrote the viewer recording {saved} (open it with `rerun {saved}`)", file=sys.stderr)

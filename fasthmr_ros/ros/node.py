@@ -96,6 +96,7 @@ class HmrNode(Node):
 
             self.recorder = McapRecorder(self.params.record)
             self.get_logger().info(f"recording outputs to {self.params.record}")
+        self.viewer = self._start_viewer()
         self._publish_faces()
 
         p = self.params
@@ -209,6 +210,8 @@ class HmrNode(Node):
             with self._camera_lock:
                 self._pending_deletes.extend(result.ended_track_ids)
             self._vis_slot.put((header, rgb, k, result))
+        if self.viewer is not None:  # a hand-over only: the viewer's own thread downscales, encodes and logs
+            self.viewer.submit(_ns(header.stamp), rgb, k, result, image_stamp_ns=_ns(msg.header.stamp))
         stages = {"decode": (t1 - t0) * 1e3, "pipeline": (t2 - t1) * 1e3, "publish": (t3 - t2) * 1e3}
         stages.update(result.timings_ms)
         stages["total"] = (t3 - t0) * 1e3
@@ -343,6 +346,30 @@ class HmrNode(Node):
             self._vis_worker.join(timeout=5.0)
         if self.recorder is not None:
             self.recorder.close()
+        if self.viewer is not None:
+            self.viewer.close()
+
+    def _start_viewer(self):
+        """The live Rerun viewer (`viewer: true`); with `record` set it also saves what it shows beside the MCAP."""
+        if not self.params.viewer:
+            return None
+        try:
+            from fasthmr_ros.perception.viewer import LiveViewer
+
+            save = Path(self.params.record).with_suffix(".rrd") if self.params.record else None
+            viewer = LiveViewer(self.processor.faces, port=self.params.viewer_port, save=save,
+                                log=self.get_logger().warning)  # fmt: skip
+        except (ImportError, OSError, RuntimeError, ValueError) as err:
+            raise StartupError(f"viewer: {err}") from err
+        self.get_logger().info(
+            f"live viewer: {viewer.url} (desktop viewer: rerun --connect {viewer.grpc_url})"
+            + (f"; saving it to {save}" if save else "")
+        )
+        return viewer
+
+
+def _ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def spin_node(args: list[str] | None) -> int:
@@ -399,6 +426,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Fast DDS transport profile: localhost (shipped; one host), none, or an XML path",
     )
     parser.add_argument("--record", default="", metavar="OUT.mcap", help="record every output message to MCAP")
+    parser.add_argument("--viewer", action="store_true", help="serve the live Rerun web viewer (needs `make viewer`)")
+    parser.add_argument(
+        "--viewer-port", type=int, default=0, metavar="P", help="the viewer's page port (default 9090); data on P + 1"
+    )
     parser.add_argument("ros_args", nargs=argparse.REMAINDER, help="further arguments after --ros-args")
 
 
@@ -414,6 +445,10 @@ def run(args: argparse.Namespace) -> int:
         ros_args += ["-p", item]
     if args.record:
         ros_args += ["-p", f"record:={Path(args.record).resolve()}"]
+    if args.viewer:
+        ros_args += ["-p", "viewer:=true"]
+    if args.viewer_port:
+        ros_args += ["-p", f"viewer_port:={args.viewer_port}"]
     extra = [a for a in args.ros_args if a != "--ros-args"]
     if extra:
         ros_args += extra

@@ -28,6 +28,8 @@ class NodeParams:
     marker_triangles: int = 1500  # size of the RViz marker mesh (the full mesh is in ~/meshes)
     diagnostics_period_s: float = 1.0
     record: str = ""  # MCAP file to record every output message into ("" = off)
+    viewer: bool = False  # serve the live Rerun web viewer (the optional `viewer` extra)
+    viewer_port: int = 9090  # its web page; the data stream (gRPC, 127.0.0.1) listens on viewer_port + 1
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     @classmethod
