@@ -33,17 +33,18 @@ def test_default_source_is_the_landmark_lift_and_limbs_move(spawn, ros_node) -> 
     messages, diagnostics = run_node(spawn, ros_node)
     assert diagnostics.get("pose_source") == "landmarks", diagnostics
     assert all(m.weights.startswith("landmark lift") for m in messages)
-    # the walkers' arms swing and legs step: per-track joint rotations vary over the clip (a near-constant answer,
-    # as from the demo encoder, moves the elbows and knees by a few degrees only)
+    # the walker's legs step and arms swing: over the clip his knee and elbow angles sweep a wide range. Measured
+    # in process on these frames: knees 62 / 74 deg, elbows 41 / 46 deg with the lift; the demo HMR model's
+    # near-mean poses give knees 28 / 31, elbows 13 / 15 (so the bounds below fail on a near-constant pose).
     poses: dict[int, list[np.ndarray]] = {}
     for m in messages:
         for h in m.humans:
             poses.setdefault(h.track_id, []).append(np.asarray(h.body_pose, np.float64).reshape(23, 3))
     long_tracks = [np.stack(p) for p in poses.values() if len(p) >= 10]
-    assert len(long_tracks) >= 2, {k: len(v) for k, v in poses.items()}
-    limbs = [3, 4, 17, 18]  # knees and elbows (body_pose rows = SMPL joints 1..23)
-    spread_deg = [np.degrees(np.linalg.norm(p[:, limbs] - p[:, limbs].mean(0), axis=-1).mean()) for p in long_tracks]
-    assert min(spread_deg) > 6.0, spread_deg
+    assert long_tracks, {k: len(v) for k, v in poses.items()}  # the man walks through all 40 frames
+    angles = np.degrees(np.linalg.norm(long_tracks[0][:, [3, 4, 17, 18]], axis=-1))  # knees, elbows (SMPL 4,5,18,19)
+    sweep = angles.max(0) - angles.min(0)
+    assert sweep[:2].min() > 45.0 and sweep[2:].min() > 25.0, sweep
 
 
 def test_hmr_source_runs_the_encoder(spawn, ros_node) -> None:
