@@ -118,6 +118,46 @@ def test_bad_raw_images_are_reported_and_skipped(spawn, ros_node):
     assert node.alive()
 
 
+def test_each_distinct_bad_input_reason_is_logged(spawn, ros_node):
+    meshes = Collector(ros_node, HumanMeshArray, "/fasthmr/meshes")
+    diagnostics = Collector(ros_node, DiagnosticArray, "/diagnostics")
+    image_pub = ros_node.create_publisher(Image, "/camera/image_raw", QoSProfile(depth=10))
+    node = spawn(*NODE_ARGS, name="node")
+    assert spin_until(
+        ros_node, lambda: image_pub.get_subscription_count() > 0 and meshes.sub.get_publisher_count() > 0, 30, [node]
+    )
+    time.sleep(0.3)
+
+    rgb = real_frame()
+    height, width = rgb.shape[:2]
+    depth = [Image(header=stamped(sec), height=height, width=width, encoding="32FC1", step=width * 4) for sec in (1, 2)]
+    for msg in depth:
+        msg.data = np.zeros((height, width), np.float32).tobytes()
+    no_encoding = ros_io.rgb_to_image_msg(rgb, stamped(3))
+    no_encoding.encoding = ""
+    short_rgb, short_bgr = ros_io.rgb_to_image_msg(rgb, stamped(4)), ros_io.rgb_to_image_msg(rgb, stamped(5), "bgr8")
+    for msg in (short_rgb, short_bgr):
+        msg.data = bytes(msg.data)[: len(msg.data) // 2]
+    good = ros_io.rgb_to_image_msg(rgb, stamped(6))
+    send_spaced(ros_node, image_pub, [*depth, no_encoding, short_rgb, short_bgr, good])
+    assert spin_until(ros_node, lambda: {m.header.stamp.sec for m in meshes.messages} == {6}, 10, [node])
+    assert spin_until(
+        ros_node,
+        lambda: diagnostics.messages and int(diagnostics_values(diagnostics.messages[-1])["bad_frames"]) == 5,
+        5,
+        [node],
+    )
+
+    lines = [line for line in node.log().splitlines() if "skipping a frame" in line]
+    # four distinct reasons, four lines: the repeated 32FC1 frame is rate-limited, the others are not hidden by it
+    assert len(lines) == 4, lines
+    assert sum("unsupported image encoding '32FC1'" in line for line in lines) == 1, lines
+    assert any("empty encoding" in line for line in lines), lines
+    assert any("expected height*step" in line and "rgb8" in line for line in lines), lines  # one key per encoding
+    assert any("expected height*step" in line and "bgr8" in line for line in lines), lines
+    assert node.alive()
+
+
 def test_corrupt_compressed_frames_are_reported_and_skipped(spawn, ros_node):
     meshes = Collector(ros_node, HumanMeshArray, "/fasthmr/meshes")
     image_pub = ros_node.create_publisher(CompressedImage, "/camera/image_raw/compressed", QoSProfile(depth=10))

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -31,7 +32,7 @@ from fasthmr_ros.ros import images as ros_io
 from fasthmr_ros.ros import messages as ros_messages
 from fasthmr_ros.ros.frame_slot import LatestFrameSlot
 from fasthmr_ros.ros.params import NodeParams, parameter_defaults
-from fasthmr_ros.ros.stats import NodeStats
+from fasthmr_ros.ros.stats import NodeStats, ProblemLog
 
 NODE_NAME = "fasthmr"
 RESULT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -44,6 +45,10 @@ CAMERA_QOS = QoSProfile(
 )  # fmt: skip
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 PROBLEM_LOG_PERIOD_S = 5.0
+SEQUENCE_UNSUPPORTED = 2**64 - 1  # rmw's RMW_MESSAGE_INFO_SEQUENCE_NUMBER_UNSUPPORTED
+# Fast DDS 2.14 reports each fragmented best-effort frame it drops twice: once as 1 lost, once as 2**31 - 1 (an
+# int32 overflow; seen with 4K frames over UDP). No real gap between two events comes near this.
+LOST_COUNT_OVERFLOW = 2**30
 
 
 class StartupError(RuntimeError):
@@ -73,11 +78,13 @@ class HmrNode(Node):
         self.params = self._declare_parameters()
         self.stats = NodeStats()
         self._slot: LatestFrameSlot[tuple[object, str]] = LatestFrameSlot()
-        self._camera_matrix: np.ndarray | None = None
-        self._camera_info_size: tuple[int, int] | None = None
+        self._camera_intrinsics: ros_io.Intrinsics | None = None  # the last valid CameraInfo
+        self._camera_info_problem = ""  # why the latest CameraInfo was ignored ("" = it was valid)
+        self._camera_info_mismatch = ""  # why the last frame could not use the valid CameraInfo
         self._camera_lock = threading.Lock()
         self._said_default_intrinsics = False
-        self._problem_logged_at: dict[str, float] = {}
+        self._problems = ProblemLog(PROBLEM_LOG_PERIOD_S)
+        self._last_sequence: int | None = None  # the camera's publication sequence number of the last frame
         self._recent_headers: deque = deque(maxlen=64)
         self._last_notes: dict[str, str] = {}
 
@@ -102,10 +109,10 @@ class HmrNode(Node):
         p = self.params
         if p.image_transport == "compressed":
             topic = p.image_topic.rstrip("/") + "/compressed"
-            self.create_subscription(CompressedImage, topic, self._on_compressed, CAMERA_QOS)
+            self._image_sub = self._camera_subscription(CompressedImage, topic, self._on_compressed)
         elif p.image_transport == "raw":
             topic = p.image_topic
-            self.create_subscription(Image, topic, self._on_image, CAMERA_QOS)
+            self._image_sub = self._camera_subscription(Image, topic, self._on_image)
         else:
             raise StartupError(f"image_transport must be 'raw' or 'compressed', not '{p.image_transport}'")
         self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, CAMERA_QOS)
@@ -136,27 +143,87 @@ class HmrNode(Node):
         except ValueError as err:
             raise StartupError(str(err)) from err
 
+    def _camera_subscription(self, msg_type, topic: str, callback):
+        # Best-effort frames that DDS drops (too large for the transport, a publisher outside our profile, an
+        # overloaded host) never reach a callback: the message-lost event is the transport's own trace of them.
+        events = SubscriptionEventCallbacks(message_lost=self._on_lost_in_transport)
+        try:
+            return self.create_subscription(msg_type, topic, callback, CAMERA_QOS, event_callbacks=events)
+        except UnsupportedEventTypeError:
+            self.get_logger().warning(f"this RMW does not report camera frames lost in transport on {topic}")
+            return self.create_subscription(msg_type, topic, callback, CAMERA_QOS)
+
     # ---- callbacks (executor thread: cheap, never block) ---------------------------------------------------------
-    def _on_image(self, msg: Image) -> None:
+    def _on_lost_in_transport(self, status) -> None:
+        change = int(status.total_count_change)
+        if not 0 < change < LOST_COUNT_OVERFLOW:
+            return
+        total = self.stats.on_lost_in_transport(change)
+        self._log_problem(
+            "frames_lost:transport",
+            f"DDS lost {total} camera frame(s) in transport so far (frames larger than the transport carries, a "
+            "camera publishing outside the Fast DDS profile, or an overloaded host); frames_lost_in_transport on "
+            "/diagnostics",
+        )
+
+    def _count_sequence_gap(self, info: dict) -> None:
+        """Count frames the camera published that never reached this callback, whatever dropped them.
+
+        The message-lost event misses frames that arrived but were pushed out of the subscription's queue while
+        this thread was busy (each 4K frame costs ~15-30 ms to turn into Python objects); the camera's own
+        publication sequence numbers show every gap between two frames that did arrive. They are per publisher and
+        the message info does not say which publisher sent a frame, so gaps are counted only while exactly one
+        camera publishes. Frames lost before the first one that arrives are left to the message-lost event (the
+        camera may have published long before this node subscribed).
+        """
+        sequence = int(info.get("publication_sequence_number", SEQUENCE_UNSUPPORTED))
+        if sequence in (0, SEQUENCE_UNSUPPORTED) or self._image_sub.get_publisher_count() != 1:
+            self._last_sequence = None
+            return
+        last, self._last_sequence = self._last_sequence, sequence
+        if last is None or sequence <= last + 1:  # the first frame, the next one, or a restarted camera
+            return
+        total = self.stats.on_lost(sequence - last - 1)
+        self._log_problem(
+            "frames_lost:sequence",
+            f"{total} published camera frame(s) never reached the node so far: lost in transport, or pushed out of "
+            f"the {CAMERA_QOS.depth}-frame subscription queue while the node's ROS thread was busy (DDS itself "
+            f"reported {self.stats.lost_in_transport} lost in transport); frames_lost on /diagnostics",
+        )
+
+    def _on_image(self, msg: Image, info: dict) -> None:
+        self._count_sequence_gap(info)
         self.stats.on_received()
         self._slot.put((msg, "raw"))
 
-    def _on_compressed(self, msg: CompressedImage) -> None:
+    def _on_compressed(self, msg: CompressedImage, info: dict) -> None:
+        self._count_sequence_gap(info)
         self.stats.on_received()
         self._slot.put((msg, "compressed"))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        k = ros_io.camera_matrix(msg)
-        if k is None:
-            self._log_problem("camera_info", f"ignoring CameraInfo on {self.params.camera_info_topic}: K is unset")
+        topic = self.params.camera_info_topic
+        try:
+            intrinsics = ros_io.camera_intrinsics(msg)
+        except ros_io.CameraInfoError as err:
+            self.stats.on_bad_camera_info()
+            with self._camera_lock:
+                self._camera_info_problem = str(err)
+                have_valid = self._camera_intrinsics is not None
+            fallback = (
+                "keeping the last valid one" if have_valid else "using the default focal length until a valid one"
+            )
+            self._log_problem(f"camera_info:{err.kind}", f"ignoring CameraInfo on {topic}: {err}; {fallback}")
             return
         with self._camera_lock:
-            first = self._camera_matrix is None
-            self._camera_matrix = k
-            self._camera_info_size = (int(msg.width), int(msg.height))
+            first = self._camera_intrinsics is None
+            self._camera_intrinsics = intrinsics
+            self._camera_info_problem = ""
         if first:
+            k = intrinsics.k
             self.get_logger().info(
-                f"CameraInfo received: fx={k[0, 0]:.1f} fy={k[1, 1]:.1f} cx={k[0, 2]:.1f} cy={k[1, 2]:.1f}"
+                f"CameraInfo received: fx={k[0, 0]:.1f} fy={k[1, 1]:.1f} cx={k[0, 2]:.1f} cy={k[1, 2]:.1f} "
+                f"for {intrinsics.size[0]}x{intrinsics.size[1]} images"
             )
 
     # ---- inference thread ----------------------------------------------------------------------------------------
@@ -170,7 +237,7 @@ class HmrNode(Node):
                 self._process(msg, kind)
             except ros_io.ImageError as err:
                 self.stats.on_bad_frame(str(err))
-                self._log_problem(str(err).split(" ")[0], f"skipping a frame: {err}")
+                self._log_problem(err.key, f"skipping a frame: {err}")
             except Exception as err:  # the node must outlive any single bad frame
                 self.stats.on_error(f"{type(err).__name__}: {err}")
                 self._log_problem(type(err).__name__, f"frame failed: {type(err).__name__}: {err}")
@@ -219,8 +286,8 @@ class HmrNode(Node):
 
     def _intrinsics(self, width: int, height: int) -> tuple[np.ndarray, bool]:
         with self._camera_lock:
-            k, size = self._camera_matrix, self._camera_info_size
-        if k is None:
+            intrinsics = self._camera_intrinsics
+        if intrinsics is None:
             if not self._said_default_intrinsics:
                 self._said_default_intrinsics = True
                 focal = default_camera_matrix(width, height)[0, 0]
@@ -229,11 +296,20 @@ class HmrNode(Node):
                     f"{focal:.0f} px (HMR2.0's 5000/256*max(W,H)); depths are not metric until CameraInfo arrives"
                 )
             return default_camera_matrix(width, height), False
-        if size and size[0] > 0 and size != (width, height):
-            # images resized after calibration (e.g. a downscaled stream): scale K with them
-            k = k.copy()
-            k[0] *= width / size[0]
-            k[1] *= height / size[1]
+        try:
+            k = intrinsics.for_image(width, height)  # scaled when the stream is a resized copy of the calibrated one
+        except ros_io.CameraInfoError as err:
+            with self._camera_lock:
+                self._camera_info_mismatch = str(err)
+            self._log_problem(
+                f"camera_info:size-mismatch:{intrinsics.size}:{width}x{height}",
+                f"not using CameraInfo on {self.params.camera_info_topic}: {err}; "
+                "using the default focal length for these frames",
+            )
+            return default_camera_matrix(width, height), False
+        if self._camera_info_mismatch:
+            with self._camera_lock:
+                self._camera_info_mismatch = ""
         return k, True
 
     # ---- visualisation thread -------------------------------------------------------------------------------------
@@ -308,8 +384,9 @@ class HmrNode(Node):
         values["visual_frames_skipped"] = self._vis_slot.dropped
         values["weights"] = self.processor.weights
         values["body_model"] = self.processor.body_model
-        with self._camera_lock:
-            values["camera_info"] = "received" if self._camera_matrix is not None else "missing (default focal)"
+        values["camera_info"], camera_problem = self._camera_info_state()
+        if camera_problem:
+            values["camera_info_problem"] = camera_problem
         values.update(self.processor.settings)
         values.update(self._last_notes)
         level, message = DiagnosticStatus.OK, "running"
@@ -317,12 +394,30 @@ class HmrNode(Node):
             level, message = DiagnosticStatus.WARN, f"frames failed: {values['last_problem']}"
         elif values["bad_frames"]:
             level, message = DiagnosticStatus.WARN, f"bad input frames: {values['last_problem']}"
-        elif values["camera_info"] != "received":
+        elif values["camera_info"] == "missing (default focal)":
             level, message = DiagnosticStatus.WARN, "no CameraInfo: using the default focal length"
+        elif camera_problem:
+            level, message = DiagnosticStatus.WARN, f"CameraInfo {values['camera_info']}: {camera_problem}"
+        elif values["frames_lost"] or values["frames_lost_in_transport"]:
+            level, message = DiagnosticStatus.WARN, "camera frames lost before reaching the node (frames_lost)"
         self._publish(
             self.diag_pub,
             ros_messages.diagnostics(values, level, message, self.get_clock().now().to_msg(), f"{NODE_NAME}: pipeline"),
         )
+
+    def _camera_info_state(self) -> tuple[str, str]:
+        """(camera_info state for /diagnostics, why the CameraInfo is not in use or "")."""
+        with self._camera_lock:
+            valid, problem, mismatch = (
+                self._camera_intrinsics is not None,
+                self._camera_info_problem,
+                self._camera_info_mismatch,
+            )
+        if mismatch:
+            return "size mismatch (default focal)", mismatch
+        if valid:
+            return ("received (newer ones invalid, last valid kept)", problem) if problem else ("received", "")
+        return ("invalid (default focal)", problem) if problem else ("missing (default focal)", "")
 
     def _publish(self, publisher, msg) -> None:
         publisher.publish(msg)
@@ -330,11 +425,9 @@ class HmrNode(Node):
         if self.recorder is not None and publisher is not self.overlay_pub:
             self.recorder.write(publisher.topic_name, msg, self.get_clock().now().nanoseconds)
 
-    def _log_problem(self, kind: str, text: str) -> None:
-        """Log each kind of problem at once, then at most every few seconds, so bad streams don't flood the log."""
-        now = time.monotonic()
-        if now - self._problem_logged_at.get(kind, -1e9) >= PROBLEM_LOG_PERIOD_S:
-            self._problem_logged_at[kind] = now
+    def _log_problem(self, key: str, text: str) -> None:
+        """Log each distinct problem at once, then at most every few seconds, so bad streams don't flood the log."""
+        if self._problems.should_log(key):
             self.get_logger().warning(text)
 
     def shutdown(self) -> None:

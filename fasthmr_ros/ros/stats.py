@@ -34,6 +34,33 @@ class RateMeter:
             self._times.popleft()
 
 
+class ProblemLog:
+    """Decides which problem reports reach the log: each distinct key at once, then at most once per period.
+
+    Keys are per reason (kind of error + encoding, CameraInfo field, ...), so a reason that repeats every frame
+    never silences a new one. Keys partly come from the wire (encoding names), so only the most recent
+    `max_keys` are remembered: a stream of ever-new garbage encodings costs bounded memory.
+    """
+
+    def __init__(self, period_s: float = 5.0, max_keys: int = 256) -> None:
+        self._period_s = period_s
+        self._max_keys = max_keys
+        self._logged_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def should_log(self, key: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            last = self._logged_at.get(key)
+            if last is not None and now - last < self._period_s:
+                return False
+            self._logged_at.pop(key, None)  # re-insert: the dict's order is the order of last logging
+            self._logged_at[key] = now
+            while len(self._logged_at) > self._max_keys:
+                del self._logged_at[next(iter(self._logged_at))]
+            return True
+
+
 class NodeStats:
     """Thread-safe counters shared by the callback thread, the inference thread and the diagnostics timer."""
 
@@ -43,6 +70,9 @@ class NodeStats:
         self.processed = 0
         self.bad_frames = 0
         self.errors = 0
+        self.lost = 0
+        self.lost_in_transport = 0
+        self.bad_camera_info = 0
         self.last_problem = ""
         self.input_rate = RateMeter()
         self.output_rate = RateMeter()
@@ -66,6 +96,26 @@ class NodeStats:
             self.bad_frames += 1
             self.last_problem = reason
 
+    def on_lost(self, count: int) -> int:
+        """Frames the camera published that never reached the node (sequence gaps); returns the total so far."""
+        with self._lock:
+            self.lost += count
+            return self.lost
+
+    def on_lost_in_transport(self, count: int) -> int:
+        """Frames DDS itself reported lost in transport; returns the total so far.
+
+        Overlaps `lost` (sequence gaps) but is neither part nor whole of it: DDS also counts frames lost before the
+        first that arrived, and does not count frames pushed out of the subscription's queue.
+        """
+        with self._lock:
+            self.lost_in_transport += count
+            return self.lost_in_transport
+
+    def on_bad_camera_info(self) -> None:
+        with self._lock:
+            self.bad_camera_info += 1
+
     def on_error(self, reason: str) -> None:
         with self._lock:
             self.errors += 1
@@ -77,6 +127,9 @@ class NodeStats:
                 "frames_received": self.received,
                 "frames_processed": self.processed,
                 "bad_frames": self.bad_frames,
+                "frames_lost": self.lost,
+                "frames_lost_in_transport": self.lost_in_transport,
+                "bad_camera_info": self.bad_camera_info,
                 "errors": self.errors,
                 "input_rate_hz": round(self.input_rate.rate(), 2),
                 "processed_rate_hz": round(self.output_rate.rate(), 2),
