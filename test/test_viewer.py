@@ -125,6 +125,17 @@ def test_logged_entities_of_two_tracks(tmp_path: Path) -> None:
     assert len(timed["/world/camera/image"]) == 6
 
 
+def test_a_taken_port_is_one_clear_error() -> None:
+    require_viewer_extra()
+    from fasthmr_ros.perception.viewer import open_output
+
+    port = free_port_pair()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        with pytest.raises(OSError, match=f"port {port + 1} .*data stream.* is in use"):
+            open_output(port=port)
+
+
 def test_newest_first_drops_the_oldest_waiting_frame() -> None:
     require_viewer_extra()
     from fasthmr_ros.perception.viewer import ViewerFrame, _Mailbox

@@ -13,6 +13,7 @@ perception/, not ros/, because the ROS-free `fasthmr video` and `fasthmr view` (
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -276,6 +277,16 @@ class ViewerOutput:
         self.recording.disconnect()
 
 
+def _check_free(port: int, host: str, what: str) -> None:
+    """Fail with one line when a port is taken: Rerun's gRPC server only logs that from its own thread and serves
+    nothing."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise OSError(f"port {port} (the viewer's {what}) is in use: choose another viewer_port ({err})") from err
+
+
 def open_output(port: int | None = None, save: str | Path | None = None) -> ViewerOutput:
     """A recording with the default layout, served on port (page) and port + 1 (data, 127.0.0.1 only) and/or saved
     to an .rrd."""
@@ -283,6 +294,9 @@ def open_output(port: int | None = None, save: str | Path | None = None) -> View
         raise ValueError("a viewer needs a port to serve on or a file to save to")
     if port is not None and not 1 <= int(port) <= 65534:
         raise ValueError(f"viewer_port must be in 1..65534 (the data stream uses port + 1), not {port}")
+    if port is not None:
+        _check_free(int(port), "0.0.0.0", "page")  # where serve_web_viewer binds: it takes no host
+        _check_free(int(port) + 1, "127.0.0.1", "data stream")
     output = ViewerOutput(rr.RecordingStream(APP_ID, recording_id=uuid.uuid4()))
     sinks: list = []
     if port is not None:
