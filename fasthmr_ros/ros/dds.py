@@ -11,7 +11,7 @@ from fasthmr_ros.paths import config_dir
 
 PROFILE_VARS = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 SHM_DIR = Path("/dev/shm")
-# Fast DDS 2.14 allocates its shared-memory segment plus ~4.7% bookkeeping (a 128 MiB segment is a 140.5 MB file)
+# Fast DDS 2.14 allocates its shared-memory segment plus ~4.7% bookkeeping (a 128 MiB segment was a 140.5 MB file)
 SHM_OVERHEAD = 1.05
 
 
