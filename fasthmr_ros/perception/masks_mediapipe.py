@@ -21,7 +21,8 @@ inputs in one detector call, on "cpu", "cuda[:N]" or "tensorrt[:N]" (`device`).
 When the detector runs (`detector_schedule`): "on_demand" runs it only when someone may be missing:
 - nobody followed: the full frame every frame plus enough tiles that the whole schedule is covered within
   `search_frames` frames (so anyone the detector can see is found within that many processed frames);
-- a followed person lost in the last `_SEARCH_AFTER_LOSS` frames: the full frame plus the tiles around the lost box;
+- a followed person lost, or a detection the landmarker did not confirm, in the last `_SEARCH_AFTER_LOSS` frames:
+  the full frame plus up to `_NEAR_TILES` tiles over that place;
 - everyone followed: one call every `idle_interval` frames, alternating the full frame and the next tile, so a
   newcomer is still found within a bounded number of frames (`detection_bound`).
 "every_frame" is the earlier schedule: `detector_calls_per_frame` calls of the round-robin over the full frame and
@@ -96,6 +97,8 @@ _SAME_HIP = 0.25
 _DUPLICATE_MASK_OVERLAP = 0.5
 # Frames after a followed person is lost during which the detector keeps searching (full frame every frame).
 _SEARCH_AFTER_LOSS = 2
+# Tiles searched per lost or unconfirmed place on those frames.
+_NEAR_TILES = 4
 RUNTIMES = ("tflite", "onnxruntime", "torch")
 SCHEDULES = ("on_demand", "every_frame")
 
@@ -271,6 +274,8 @@ class MediaPipePeople:
         # Boxes of people lost in the last _LOST_MEMORY frames: (frame number, box). A re-detection there may be
         # tilted (a person lost mid-fall or mid-flip) and is exempt from the upright-birth rule.
         self._lost: list[tuple[int, np.ndarray]] = []
+        # Places where a detection was not confirmed: (frame number, box), searched again for a few frames.
+        self._doubtful: list[tuple[int, np.ndarray]] = []
         self._schedule: list[tuple[int, int, int, int]] = []
         self._next_tile = 0
         self._frame_shape: tuple[int, int] | None = None
@@ -279,6 +284,7 @@ class MediaPipePeople:
         """Forget followed people (e.g. after a scene cut)."""
         self._tracked = []
         self._lost = []
+        self._doubtful = []
         self._next_tile = 0
         self._idle_full_next = True
 
@@ -359,13 +365,14 @@ class MediaPipePeople:
                     person = self._landmarks(image, roi)
                 else:
                     person = batch[index]
-                if person is None or self._duplicate(person, people):
+                if person is not None and self._duplicate(person, people):
                     continue
-                if (
+                if person is None or (
                     self.max_birth_tilt is not None
                     and abs(person.roi.rotation) > self.max_birth_tilt
                     and not self._near_lost(hip)
                 ):
+                    self._doubt(frame, roi)
                     continue
                 person.follow_id = self._next_follow_id
                 self._next_follow_id += 1
@@ -396,9 +403,16 @@ class MediaPipePeople:
                 self._next_tile = (self._next_tile + 1) % len(tiles)
             return entries
         recent = [box for f, box in self._lost if frame - f <= _SEARCH_AFTER_LOSS]
+        recent += [box for f, box in self._doubtful if frame - f <= _SEARCH_AFTER_LOSS]
         if recent:
-            # a lost person is most likely still near where they were: the tiles over their box, not all tiles
-            near = [t for t in tiles if any(_overlaps(t, box) for box in recent)]
+            # a lost person is most likely still near where they were: per place, the _NEAR_TILES tiles over it
+            # closest to its centre, not all tiles (a large person is the full frame's job anyway)
+            near: list[tuple[int, int, int, int]] = []
+            for box in recent:
+                centre = 0.5 * (box[:2] + box[2:])
+                over = [t for t in tiles if _overlaps(t, box) and t not in near]
+                over.sort(key=lambda t: np.hypot(t[0] + 0.5 * t[2] - centre[0], t[1] + 0.5 * t[3] - centre[1]))
+                near.extend(over[:_NEAR_TILES])
             return [full, *near]
         if frame - self._last_idle_call < self.idle_interval:
             return []
@@ -410,6 +424,18 @@ class MediaPipePeople:
         entry = tiles[self._next_tile % len(tiles)]
         self._next_tile = (self._next_tile + 1) % len(tiles)
         return [entry]
+
+    def _doubt(self, frame: int, roi: Roi) -> None:
+        """A detection the landmarker did not confirm (no pose, or tilted at birth) may still be someone the next
+        view gets right (a cut-off or turning person): search around it for a few frames. Once per place per
+        _LOST_MEMORY frames, so a persistent false detection (an object on the floor) does not keep the detector on
+        every frame."""
+        self._doubtful = [(f, box) for f, box in self._doubtful if frame - f <= _LOST_MEMORY]
+        half = roi.half_extent()
+        box = np.array([roi.cx - half, roi.cy - half, roi.cx + half, roi.cy + half])
+        centre = np.array([roi.cx, roi.cy])
+        if not any(b[0] <= centre[0] <= b[2] and b[1] <= centre[1] <= b[3] for _, b in self._doubtful):
+            self._doubtful.append((frame, box))
 
     def _near_lost(self, point: np.ndarray) -> bool:
         for _, box in self._lost:
