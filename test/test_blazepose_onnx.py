@@ -135,3 +135,24 @@ def test_wrong_device_and_runtime_are_one_line_errors():
         MediaPipePeople(runtime="tflite", device="cuda")
     with pytest.raises(ValueError, match="mask runtime"):
         MediaPipePeople(runtime="tensorflow")
+
+
+def test_missing_providers_and_bad_files_are_one_line_errors(tmp_path):
+    import onnxruntime as ort
+
+    from fasthmr_ros.runtime.blazepose_models import ort_providers
+    from fasthmr_ros.runtime.tflite_torch import read_tflite
+
+    assert ort_providers("cpu", tmp_path) == ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(ValueError, match="no CUDA execution provider"):
+            ort_providers("cuda:0", tmp_path)
+    if "TensorrtExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(ValueError, match="no TensorRT execution provider"):
+            ort_providers("tensorrt", tmp_path)
+    with pytest.raises(ValueError, match="choose cpu"):
+        ort_providers("tpu", tmp_path)
+    bad = tmp_path / "x.tflite"
+    bad.write_bytes(b"not a model at all")
+    with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
+        read_tflite(bad)

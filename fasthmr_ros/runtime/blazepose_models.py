@@ -59,8 +59,9 @@ def onnx_path(model: BlazePoseModel, cache: str | Path = "") -> Path:
     return path
 
 
-def ort_providers(device: str, cache: Path) -> list:
-    """Execution providers for "cpu", "cuda[:N]" or "tensorrt[:N]" (TensorRT EP, fp16, engines cached)."""
+def ort_providers(device: str, cache: Path, size: int = 256, max_batch: int = 16) -> list:
+    """Execution providers for "cpu", "cuda[:N]" or "tensorrt[:N]" (TensorRT EP, fp16, engines cached, one
+    optimisation profile for batches 1..max_batch so a new batch size does not rebuild the engine)."""
     import onnxruntime as ort
 
     kind, _, index = device.partition(":")
@@ -73,6 +74,9 @@ def ort_providers(device: str, cache: Path) -> list:
         providers.append(("TensorrtExecutionProvider", {
             "device_id": device_id, "trt_fp16_enable": True, "trt_engine_cache_enable": True,
             "trt_engine_cache_path": str(cache / "trt"),
+            "trt_profile_min_shapes": f"images:1x{size}x{size}x3",
+            "trt_profile_opt_shapes": f"images:4x{size}x{size}x3",
+            "trt_profile_max_shapes": f"images:{max_batch}x{size}x{size}x3",
         }))  # fmt: skip
         kind = "cuda"
     if kind == "cuda":
@@ -112,7 +116,8 @@ class BlazePoseRunner:
         # the node on a 2-core machine, so the default is 1 unless asked.
         options.intra_op_num_threads = threads or int(os.environ.get("FASTHMR_MASK_THREADS", "1"))
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), options, providers=ort_providers(device, path.parent))
+        providers = ort_providers(device, path.parent, model.size)
+        self._session = ort.InferenceSession(str(path), options, providers=providers)
         self._input = self._session.get_inputs()[0].name
         self.providers = self._session.get_providers()
 
