@@ -16,7 +16,8 @@ halves of the pose pipeline itself, through the legacy solution graph runner:
 Where the models run (`runtime`): "tflite" = MediaPipe's own graphs (TFLite + XNNPACK, one image per call);
 "onnxruntime" / "torch" = the same .tflite weights converted (runtime/blazepose_models.py), decoded here
 (perception/blazepose_onnx.py), batched: all followed people in one landmarker call, all of a frame's detector
-inputs in one detector call, on "cpu", "cuda[:N]" or "tensorrt[:N]" (`device`).
+inputs in one detector call, on "cpu", "cuda[:N]" or "tensorrt[:N]" (`device`); on the CPU the landmarker batch is
+run one image at a time (measured faster there, see BlazePoseRunner).
 
 When the detector runs (`detector_schedule`): "on_demand" runs it only when someone may be missing:
 - nobody followed: the full frame every frame plus enough tiles that the whole schedule is covered within
@@ -469,9 +470,10 @@ class MediaPipePeople:
             from fasthmr_ros.perception.blazepose_onnx import decode_detections, detector_input
 
             prepared = [detector_input(image, entry) for entry in entries]
+            runs = self._detector.runs
             raw_boxes, raw_scores = self._detector(np.stack([p[0] for p in prepared]))
             self.calls["detector"] += len(entries)
-            self.calls["detector_batches"] += 1
+            self.calls["detector_batches"] += self._detector.runs - runs
             for n, (_, origin) in enumerate(prepared):
                 found.extend(decode_detections(raw_boxes[n], raw_scores[n], origin, self.min_detection_score))
         candidates = [
@@ -525,9 +527,10 @@ class MediaPipePeople:
             jobs.append((n, roi, box, to_frame, pixels))
         if not jobs:
             return results
+        runs = self._landmarker.runs
         raw, presence, segmentation, heatmap, world = self._landmarker(np.stack([j[4] for j in jobs]))
         self.calls["landmarker"] += len(jobs)
-        self.calls["landmarker_batches"] += 1
+        self.calls["landmarker_batches"] += self._landmarker.runs - runs
         from fasthmr_ros.perception.blazepose_onnx import decode_landmarks, segmentation_to_box, world_landmarks
 
         for k, (n, roi, box, to_frame, _) in enumerate(jobs):
