@@ -17,6 +17,7 @@ from fasthmr_ros.runtime.config import EncoderConfig
 class MaskConfig:
     backend: str = "mediapipe"  # person masks: mediapipe | onnx
     model: str = ""  # YOLO-seg ONNX model for backend onnx
+    runtime: str = "auto"  # mediapipe models: auto (tflite on CPU, onnxruntime on CUDA) | tflite | onnxruntime | torch
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ FLAT_NAMES: dict[str, str] = {
     "merge_plan": "encoder.merge_plan",
     "mask_backend": "masks.backend",
     "mask_model": "masks.model",
+    "mask_runtime": "masks.runtime",
     "token_merging": "encoder.token_merging",
     "token_budget": "encoder.token_budget",
     "backend": "encoder.backend",

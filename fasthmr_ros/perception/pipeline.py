@@ -96,6 +96,14 @@ class Pipeline:
             encoder_text = "not loaded (pose_source landmarks)"
             backend_text = "none"
         mask_options: dict[str, object] = {"max_people": config.max_people}
+        if config.masks.backend == "mediapipe":
+            runtime = config.masks.runtime
+            if runtime == "auto":
+                # measured: on CPU MediaPipe's own tflite graphs tie the converted models and need no conversion
+                runtime = "onnxruntime" if self.device.type == "cuda" else "tflite"
+            mask_options["runtime"] = runtime
+            if runtime != "tflite":
+                mask_options["device"] = config.device
         if config.masks.backend == "onnx":
             if not config.masks.model:
                 raise ValueError("mask_backend 'onnx' needs mask_model: the path of a YOLO-seg ONNX model")
@@ -125,7 +133,8 @@ class Pipeline:
             "backend": backend_text,
             "decoder": self.decoder.model.description if self.decoder is not None else "off",
             "decoder_lookahead_frames": str(self.lookahead),
-            "mask_backend": config.masks.backend,
+            "mask_backend": config.masks.backend
+            + (f" ({mask_options['runtime']})" if "runtime" in mask_options else ""),
             "max_people": str(config.max_people),
         }
 
