@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fasthmr_ros.model.landmark_map import LANDMARK_NAMES
 from fasthmr_ros.perception.masks import PersonDetection, check_image
 
 # The two subgraphs are registered inside mediapipe's framework bindings; these configs only wire them up.
@@ -76,13 +77,7 @@ _DETECTOR_SCORE_PARAM = "posedetectioncpu__TensorsToDetectionsCalculator.min_sco
 _PRESENCE_PARAM = "poselandmarkbyroicpu__tensorstoposelandmarksandsegmentation__ThresholdingCalculator.threshold"
 
 # PersonDetection.keypoints rows, in BlazePose's landmark order.
-KEYPOINT_NAMES = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb",
-    "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-    "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
+KEYPOINT_NAMES = LANDMARK_NAMES  # BlazePose order, named once in model/landmark_map.py
 # Shoulders and hips: the landmarks used to tell whether two results are the same person.
 _TORSO = (11, 12, 23, 24)
 # MediaPipe's ROI rule: radius = |hip centre - body-scale point|, square side = 2 radius x 1.25.
