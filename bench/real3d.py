@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from fasthmr_ros.footage import clip_path, fetch
+from fasthmr_ros.perception.landmark_lift import solve_translation
 from fasthmr_ros.training import multiview as mv
 from fasthmr_ros.training.metrics import per_frame_pa_mpjpe
 
@@ -428,20 +429,6 @@ def constant_pose_joints() -> np.ndarray:
     return out.joints[0].double().numpy()
 
 
-def solve_translation(points: np.ndarray, pixels: np.ndarray, weights: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Translation t with K (points + t) ~ pixels, weighted linear least squares on the rearranged projection
-    equations fx (X + tx) + (cx - u)(Z + tz) = 0 and likewise for y."""
-    fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
-    u, v = pixels[:, 0], pixels[:, 1]
-    x, y, z = points.T
-    ones, zeros = np.ones_like(u), np.zeros_like(u)
-    a = np.concatenate((np.stack((fx * ones, zeros, cx - u), 1), np.stack((zeros, fy * ones, cy - v), 1)))
-    b = np.concatenate(((u - cx) * z - fx * x, (v - cy) * z - fy * y))
-    w = np.sqrt(np.concatenate((weights, weights)))
-    solution, *_ = np.linalg.lstsq(a * w[:, None], b * w, rcond=None)
-    return solution
-
-
 def mediapipe_world(detections: Detections, subject: np.ndarray, k: np.ndarray) -> Answers:
     frames = len(subject)
     points = np.full((frames, 12, 3), np.nan)
@@ -454,7 +441,10 @@ def mediapipe_world(detections: Detections, subject: np.ndarray, k: np.ndarray) 
         ok = keypoints[:, 2] > MIN_VISIBILITY
         if ok.sum() < 4:
             continue
-        t = solve_translation(world[ok], keypoints[ok, :2], keypoints[ok, 2], k)
+        # the package's own solve without its robust reweighting: MediaPipe's translation as plain least squares
+        t = solve_translation(world[ok], keypoints[ok, :2], keypoints[ok, 2], k, rounds=0)
+        if t is None:
+            continue
         points[f] = world[LIMB_BLAZEPOSE] + t
     return Answers(
         "MediaPipe world landmarks (monocular)",

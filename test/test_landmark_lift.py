@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from fasthmr_ros.model.body_points import BodyPoints
-from fasthmr_ros.model.landmark_map import LIMB_LANDMARKS, NUM_LANDMARKS, landmark_blend, vertex_indices
+from fasthmr_ros.model.body_points import BodyLandmarks, BodyPoints
+from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, LIMB_LANDMARKS, NUM_LANDMARKS, vertex_indices
 from fasthmr_ros.model.rotation import axis_angle_to_rotmat
 from fasthmr_ros.perception.landmark_lift import LandmarkLift, solve_translation
 from fasthmr_ros.perception.masks import PersonDetection
@@ -29,6 +29,11 @@ def points(body) -> BodyPoints:
     return BodyPoints(body, vertex_indices(body.vertex_ids))
 
 
+@pytest.fixture(scope="module")
+def landmarks(body) -> BodyLandmarks:
+    return BodyLandmarks(body)
+
+
 def test_body_points_equal_the_full_body_model(body, points) -> None:
     torch.manual_seed(0)
     rotmats = axis_angle_to_rotmat(torch.randn(6, 24, 3) * 0.6)
@@ -39,10 +44,9 @@ def test_body_points_equal_the_full_body_model(body, points) -> None:
     assert torch.allclose(surface, full.vertices[:, vertex_indices(body.vertex_ids)], atol=1e-5)
 
 
-def test_lift_recovers_held_out_body_model_poses(points) -> None:
+def test_lift_recovers_held_out_body_model_poses(landmarks) -> None:
     net, meta = load_lift(None)
-    data = make_samples(points, 2000, seed=1234)  # the trainer draws seeds 0 (train) and 1 (held out)
-    blend = torch.from_numpy(landmark_blend())
+    data = make_samples(landmarks, 2000, seed=1234)  # the trainer draws seeds 0 (train) and 1 (held out)
     generator = torch.Generator().manual_seed(7)
     noisy, visibility = corrupt(data.landmarks, generator)
     with torch.no_grad():
@@ -51,9 +55,8 @@ def test_lift_recovers_held_out_body_model_poses(points) -> None:
         shuffled_rot, shuffled_betas = net(data.landmarks[torch.randperm(len(data))], torch.ones(len(data), 33))
 
     def joint_error(rotmats, betas) -> tuple[float, float]:
-        joints, surface = points(rotmats, betas)
-        lm = torch.einsum("lk,bkc->blc", blend, torch.cat([joints, surface], 1))
-        centre = lm[:, [23, 24]].mean(1, keepdim=True)
+        lm, joints = landmarks(rotmats, betas)
+        centre = lm[:, list(HIP_LANDMARKS)].mean(1, keepdim=True)
         pa = float(per_frame_pa_mpjpe(joints - centre, data.joints).median())
         limb = list(LIMB_LANDMARKS)
         direct = float(((lm - centre)[:, limb] - data.landmarks[:, limb]).norm(dim=-1).mean() * 1000)
@@ -87,23 +90,21 @@ def test_translation_solve_recovers_a_known_position() -> None:
     assert solve_translation(model, pixels, np.r_[np.ones(3), np.zeros(13)], k) is None
 
 
-def test_lift_places_a_posed_body_in_the_camera(body, points) -> None:
+def test_lift_places_a_posed_body_in_the_camera(body, landmarks) -> None:
     """A body-model person at a known place: its landmarks, projected with K, come back at that place."""
     net, _ = load_lift(None)
     lift = LandmarkLift(net, body, "fasthmr-embedded", torch.device("cpu"))
-    data = make_samples(points, 8, seed=99)
+    data = make_samples(landmarks, 8, seed=99)
     k = np.array([[1000.0, 0, 480], [0, 1000.0, 640], [0, 0, 1]])
-    blend = torch.from_numpy(landmark_blend())
     with torch.no_grad():
-        joints, surface = points(data.rotmats, data.betas)
-        model_lm = torch.einsum("lk,bkc->blc", blend, torch.cat([joints, surface], 1)).numpy()
+        model_lm = landmarks(data.rotmats, data.betas)[0].numpy()
     truths, detections = [], []
     for i in range(len(data)):
         truth = np.array([0.3 * i - 1.0, 0.2, 4.0 + 0.5 * i])
         camera = model_lm[i] + truth
         pixels = (camera[:, :2] / camera[:, 2:]) * 1000.0 + np.array([480, 640])
         keypoints = np.concatenate([pixels, np.ones((NUM_LANDMARKS, 1))], 1).astype(np.float32)
-        world = (model_lm[i] - model_lm[i][[23, 24]].mean(0)).astype(np.float32)
+        world = (model_lm[i] - model_lm[i][list(HIP_LANDMARKS)].mean(0)).astype(np.float32)
         detections.append(PersonDetection(np.zeros(4, np.float32), 1.0, keypoints=keypoints, world_landmarks=world))
         truths.append(truth)
     lifted = lift(detections, k)

@@ -4,6 +4,7 @@ README's parameter table agree, and the running node declares exactly that table
 from __future__ import annotations
 
 import re
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,19 @@ def test_readme_table_matches_the_defaults() -> None:
     assert sorted(table) == sorted(defaults)
     for name, value in defaults.items():
         assert table[name] == as_written(value), f"README says {name} defaults to {table[name]}, code: {value!r}"
+
+
+def test_every_pipeline_setting_has_a_flat_name() -> None:
+    """A field added to a part of PipelineConfig must get a ROS parameter / CLI name (threads is internal)."""
+    base = PipelineConfig()
+    paths = set()
+    for f in fields(base):
+        value = getattr(base, f.name)
+        if is_dataclass(value):
+            paths |= {f"{f.name}.{g.name}" for g in fields(value)}
+        elif f.name != "threads":
+            paths.add(f.name)
+    assert paths == set(FLAT_NAMES.values())
 
 
 def test_flat_names_round_trip_and_reject_bad_values() -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fasthmr_ros.model.body_points import BodyPoints
-from fasthmr_ros.model.landmark_map import NUM_LANDMARKS, landmark_blend, vertex_indices
+from fasthmr_ros.model.body_points import BodyLandmarks
+from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, NUM_LANDMARKS
 from fasthmr_ros.perception.config import PipelineConfig
 from fasthmr_ros.perception.masks import PersonDetection
 from fasthmr_ros.perception.pipeline import Pipeline
@@ -24,11 +24,10 @@ MISSING = {6, 7}  # frames where the detector misses the person
 
 
 def scripted_people(pipeline: Pipeline, frames: int) -> list[list[PersonDetection]]:
-    points = BodyPoints(pipeline.body, vertex_indices(pipeline.body.vertex_ids))
-    data = make_samples(points, 1, seed=5)
+    landmarks = BodyLandmarks(pipeline.body)
+    data = make_samples(landmarks, 1, seed=5)
     with torch.no_grad():
-        joints, surface = points(data.rotmats, data.betas)
-        model = torch.einsum("lk,bkc->blc", torch.from_numpy(landmark_blend()), torch.cat([joints, surface], 1))
+        model = landmarks(data.rotmats, data.betas)[0]
     model = model[0].numpy()
     out = []
     for f in range(frames):
@@ -39,7 +38,7 @@ def scripted_people(pipeline: Pipeline, frames: int) -> list[list[PersonDetectio
         pixels = (camera[:, :2] / camera[:, 2:]) * 800.0 + np.array([320, 240])
         box = np.array([*pixels.min(0), *pixels.max(0)], np.float32)
         keypoints = np.concatenate([pixels, np.ones((NUM_LANDMARKS, 1))], 1).astype(np.float32)
-        world = (model - model[[23, 24]].mean(0)).astype(np.float32)
+        world = (model - model[list(HIP_LANDMARKS)].mean(0)).astype(np.float32)
         out.append([PersonDetection(box, 0.9, keypoints=keypoints, world_landmarks=world)])
     return out
 

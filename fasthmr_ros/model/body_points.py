@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from fasthmr_ros.model.body import BodyModel
+from fasthmr_ros.model.landmark_map import landmark_blend, vertex_indices
 from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
 
 
@@ -53,3 +54,19 @@ class BodyPoints(nn.Module):
         blend_shift = torch.einsum("pj,bji->bpi", self.point_weights, shift)
         posed = torch.einsum("bpik,bpk->bpi", blend_rot, points) + blend_shift
         return joints, posed
+
+
+class BodyLandmarks(nn.Module):
+    """(rotmats (B,24,3,3), betas) -> BlazePose's 33 landmarks on the body (model/landmark_map.py) (B,33,3) and the
+    24 joints (B,24,3), in the model frame with joint 0's rotation applied and no translation."""
+
+    def __init__(self, body: BodyModel) -> None:
+        super().__init__()
+        if body.vertex_ids is None:
+            raise ValueError(f"body model {body.name} names no surface vertices: its landmarks cannot be placed")
+        self.points = BodyPoints(body, vertex_indices(body.vertex_ids))
+        self.register_buffer("blend", torch.from_numpy(landmark_blend()))
+
+    def forward(self, rotmats: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        joints, surface = self.points(rotmats, betas)
+        return torch.einsum("lk,bkc->blc", self.blend, torch.cat([joints, surface], 1)), joints

@@ -26,6 +26,8 @@ LANDMARK_NAMES: tuple[str, ...] = (
     "right_heel", "left_foot_index", "right_foot_index",
 )  # fmt: skip
 NUM_LANDMARKS = len(LANDMARK_NAMES)
+# Left and right hip: their midpoint is the origin of BlazePose's world landmarks.
+HIP_LANDMARKS: tuple[int, int] = (23, 24)
 # The 12 limb landmarks real-footage scores use (shoulders, elbows, wrists, hips, knees, ankles).
 LIMB_LANDMARKS: tuple[int, ...] = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 # The SMPL joints those are named after, in the same order.

@@ -7,7 +7,7 @@ table, config/hmr.yaml, `fasthmr video`'s flags and the README are derived from 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fasthmr_ros.runtime.config import EncoderConfig
@@ -110,20 +110,3 @@ FLAT_NAMES: dict[str, str] = {
 
 def flat_defaults() -> dict[str, Any]:
     return PipelineConfig().flat()
-
-
-def _check_table() -> None:
-    # every field of every part has a flat name, except the internal `threads`
-    paths = set(FLAT_NAMES.values())
-    base = PipelineConfig()
-    for f in fields(base):
-        value = getattr(base, f.name)
-        if hasattr(value, "__dataclass_fields__"):
-            missing = {f"{f.name}.{g.name}" for g in fields(value)} - paths
-        else:
-            missing = set() if f.name in paths or f.name == "threads" else {f.name}
-        if missing:
-            raise RuntimeError(f"settings without a flat name: {sorted(missing)}")
-
-
-_check_table()

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from fasthmr_ros.model.body import BodyModel
-from fasthmr_ros.model.body_points import BodyPoints
-from fasthmr_ros.model.landmark_map import LIMB_LANDMARKS, NUM_LANDMARKS, landmark_blend, vertex_indices
+from fasthmr_ros.model.body_points import BodyLandmarks
+from fasthmr_ros.model.landmark_map import LIMB_LANDMARKS, NUM_LANDMARKS
 from fasthmr_ros.model.lift_net import LandmarkLiftNet
 from fasthmr_ros.perception.masks import PersonDetection
 
@@ -65,12 +65,9 @@ class LandmarkLift:
     on (fasthmr-embedded) and zero for another (a user's SMPL), whose shape directions mean something else."""
 
     def __init__(self, net: LandmarkLiftNet, body: BodyModel, trained_on: str, device: torch.device) -> None:
-        if body.vertex_ids is None:
-            raise ValueError(f"body model {body.name} names no surface vertices: the landmark lift cannot place it")
         self.net = net.to(device).eval()
         self.device = device
-        self.points = BodyPoints(body, vertex_indices(body.vertex_ids)).to(device)
-        self.blend = torch.from_numpy(landmark_blend()).to(device)
+        self.landmarks = BodyLandmarks(body).to(device)
         self.num_betas = body.num_betas
         self.use_betas = body.name == trained_on
         self.min_visibility = net.config.min_visibility
@@ -92,8 +89,7 @@ class LandmarkLift:
         betas_full = torch.zeros(n, self.num_betas, device=self.device)
         if self.use_betas:
             betas_full[:, : betas.shape[1]] = betas
-        joints, surface = self.points(rotmats, betas_full)
-        model_landmarks = torch.einsum("lk,bkc->blc", self.blend, torch.cat([joints, surface], 1)).cpu().numpy()
+        model_landmarks = self.landmarks(rotmats, betas_full)[0].cpu().numpy()
         translation = np.zeros((n, 3))
         for i in np.flatnonzero(usable):
             pick = list(_PLACEMENT)

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fasthmr_ros.model.body_points import BodyPoints
-from fasthmr_ros.model.landmark_map import LANDMARK_NAMES, NUM_LANDMARKS, landmark_blend
+from fasthmr_ros.model.body_points import BodyLandmarks
+from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, LANDMARK_NAMES, NUM_LANDMARKS
 from fasthmr_ros.model.rotation import axis_angle_to_rotmat
 from fasthmr_ros.model.skeleton import JOINT_NAMES
 from fasthmr_ros.training.synth import motion
 from fasthmr_ros.training.synth.pose_sampler import BETA_LIMIT, BETA_STD, BETAS_USED
 
-_HIPS = (LANDMARK_NAMES.index("left_hip"), LANDMARK_NAMES.index("right_hip"))
 _LIMBS = {  # landmark chains whose far ends MediaPipe gets wrong in depth together
     "left_arm": ("left_elbow", "left_wrist", "left_pinky", "left_index", "left_thumb"),
     "right_arm": ("right_elbow", "right_wrist", "right_pinky", "right_index", "right_thumb"),
@@ -98,7 +97,7 @@ def sample_views(rotmats: torch.Tensor, rng: np.random.Generator) -> torch.Tenso
     return out
 
 
-def make_samples(body_points: BodyPoints, count: int, seed: int) -> LiftSamples:
+def make_samples(body_landmarks: BodyLandmarks, count: int, seed: int) -> LiftSamples:
     rng = np.random.default_rng(seed)
     pool = _pose_pool(rng, seconds=max(8.0, count / 10.0 * 0.4))
     pick = torch.from_numpy(rng.integers(0, len(pool), count))
@@ -115,13 +114,11 @@ def make_samples(body_points: BodyPoints, count: int, seed: int) -> LiftSamples:
     betas = np.zeros((count, BETAS_USED), np.float32)
     betas[:] = np.clip(rng.normal(0.0, BETA_STD, betas.shape), -BETA_LIMIT, BETA_LIMIT)
     betas_t = torch.from_numpy(betas)
-    blend = torch.from_numpy(landmark_blend())
     landmarks, joints = [], []
     with torch.no_grad():
         for start in range(0, count, 4096):
-            j, p = body_points(rotmats[start : start + 4096], betas_t[start : start + 4096])
-            lm = torch.einsum("lk,bkc->blc", blend, torch.cat([j, p], 1))
-            centre = lm[:, list(_HIPS)].mean(1, keepdim=True)
+            lm, j = body_landmarks(rotmats[start : start + 4096], betas_t[start : start + 4096])
+            centre = lm[:, list(HIP_LANDMARKS)].mean(1, keepdim=True)
             landmarks.append(lm - centre)
             joints.append(j - centre)
     return LiftSamples(rotmats, betas_t, torch.cat(landmarks), torch.cat(joints))

@@ -10,15 +10,13 @@ import time
 
 import torch
 
-from fasthmr_ros.model.body_points import BodyPoints
-from fasthmr_ros.model.landmark_map import LANDMARK_NAMES, LIMB_LANDMARKS, landmark_blend, vertex_indices
+from fasthmr_ros.model.body_points import BodyLandmarks
+from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, LANDMARK_NAMES, LIMB_LANDMARKS
 from fasthmr_ros.model.lift_net import LandmarkLiftNet, LiftConfig
 from fasthmr_ros.runtime.body_files import load_body_model
 from fasthmr_ros.runtime.lift_files import save_lift
 from fasthmr_ros.training.lift_data import LiftSamples, corrupt, make_samples
 from fasthmr_ros.training.metrics import pa_mpjpe
-
-_HIPS = (LANDMARK_NAMES.index("left_hip"), LANDMARK_NAMES.index("right_hip"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,22 +31,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
 
 
-def _landmarks(points: BodyPoints, blend: torch.Tensor, rotmats, betas) -> tuple[torch.Tensor, torch.Tensor]:
+def _landmarks(body: BodyLandmarks, rotmats, betas) -> tuple[torch.Tensor, torch.Tensor]:
     """Hip-centred (landmarks (B,33,3), joints (B,24,3)) of a pose and shape."""
-    joints, surface = points(rotmats, betas)
-    lm = torch.einsum("lk,bkc->blc", blend, torch.cat([joints, surface], 1))
-    centre = lm[:, list(_HIPS)].mean(1, keepdim=True)
+    lm, joints = body(rotmats, betas)
+    centre = lm[:, list(HIP_LANDMARKS)].mean(1, keepdim=True)
     return lm - centre, joints - centre
 
 
-def evaluate(net: LandmarkLiftNet, points: BodyPoints, blend: torch.Tensor, data: LiftSamples, seed: int) -> dict:
+def evaluate(net: LandmarkLiftNet, body: BodyLandmarks, data: LiftSamples, seed: int) -> dict:
     """Errors (mm) of the lift on noisy inputs of held-out samples: joints and limb landmarks."""
     generator = torch.Generator().manual_seed(seed)
     net.eval()
     with torch.no_grad():
         noisy, visibility = corrupt(data.landmarks, generator)
         rotmats, betas = net(noisy, visibility)
-        lm, joints = _landmarks(points, blend, rotmats, betas)
+        lm, joints = _landmarks(body, rotmats, betas)
     net.train()
     limb = list(LIMB_LANDMARKS)
     return {
@@ -64,11 +61,10 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     body = load_body_model(None)
-    points = BodyPoints(body, vertex_indices(body.vertex_ids))
-    blend = torch.from_numpy(landmark_blend())
+    landmarks = BodyLandmarks(body)
     started = time.perf_counter()
-    train = make_samples(points, args.samples, args.seed)
-    held_out = make_samples(points, 5000, args.seed + 1)
+    train = make_samples(landmarks, args.samples, args.seed)
+    held_out = make_samples(landmarks, 5000, args.seed + 1)
     print(f"[train-lift] {len(train)} training / {len(held_out)} held-out poses in "
           f"{time.perf_counter() - started:.0f} s", file=sys.stderr)  # fmt: skip
     net = LandmarkLiftNet(LiftConfig(hidden=args.hidden, blocks=args.blocks))
@@ -84,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         target_lm, target_joints = train.landmarks[pick], train.joints[pick]
         noisy, visibility = corrupt(target_lm, generator)
         rotmats, betas = net(noisy, visibility)
-        lm, joints = _landmarks(points, blend, rotmats, betas)
+        lm, joints = _landmarks(landmarks, rotmats, betas)
         loss_lm = ((lm - target_lm).abs().sum(-1) * weights).mean()
         loss_joints = (joints - target_joints).abs().sum(-1).mean()
         loss_rot = (rotmats - train.rotmats[pick]).square().sum((-1, -2)).mean()
@@ -96,12 +92,12 @@ def run(args: argparse.Namespace) -> int:
         optimiser.step()
         schedule.step()
         if step % 500 == 0 or step == args.steps:
-            figures = evaluate(net, points, blend, held_out, args.seed)
+            figures = evaluate(net, landmarks, held_out, args.seed)
             print(f"[train-lift] step {step}: loss {loss.item():.4f}, held-out joints {figures['joint_mpjpe_mm']:.1f} "
                   f"mm (PA {figures['joint_pa_mpjpe_mm']:.1f}), limb landmarks "
                   f"{figures['limb_landmark_mpjpe_mm']:.1f} mm (input {figures['input_limb_error_mm']:.1f})",
                   file=sys.stderr)  # fmt: skip
-    figures = evaluate(net, points, blend, held_out, args.seed)
+    figures = evaluate(net, landmarks, held_out, args.seed)
     metadata = {
         "description": "landmark lift: BlazePose world landmarks -> fasthmr-embedded body pose and shape, trained "
         "on the body model alone (sampled poses, simulated MediaPipe errors; no images)",
