@@ -1,27 +1,32 @@
-"""Throughput and latency of the node's per-frame work, with the stage split, old vs new masks path side by side.
+"""Throughput and latency of the node's per-frame work, with the stage split, old vs new path side by side.
 
-What one processed frame costs in the node: Pipeline.process (masks, tracking, pose source, decoder, body model)
-plus building and serialising the HumanMeshArray. Scenes: real footage letterboxed (padded, nobody cut off) and
-resized to 640x480 and 1280x720, with 1 person (pose2sim_single_cam01: the man; the background woman is small)
-and 3 people (pose2sim_multi_cam01). Masks variants, interleaved frame by frame in one process so machine load
-hits them alike:
+What one processed frame costs in the node: Pipeline.detect + Pipeline.finish (masks, tracking, pose source,
+decoder, body model) plus building and serialising the HumanMeshArray, driven by perception/staged.py exactly as
+the node drives it: "serial" = one thread (`overlap_stages: false`), "overlapped" = the masks of frame t+1 in one
+thread while the rest of frame t runs in another (`overlap_stages: true`). Frames are fed as fast as the stages
+take them (the rate a camera faster than the node would see). Scenes: real footage letterboxed (padded, nobody
+cut off) and resized to 640x480 and 1280x720, with 1 person (pose2sim_single_cam02: the man alone) and 3 people
+(pose2sim_multi_cam01). Variants run in alternating blocks of frames in one process so machine load hits them
+alike, each on its own pipeline that sees every frame in order:
 - old: MediaPipe graphs, detector round-robin every frame (2 calls), full-frame masks built eagerly, tracker
-  min_hits 3;
-- new tflite: MediaPipe graphs, detector on demand, lazy masks, min_hits 2 (the default);
+  min_hits 3, serial;
+- new tflite: MediaPipe graphs, detector on demand, lazy masks, min_hits 2 (the default), serial or overlapped;
 - new onnxruntime: the converted models, batched over people and tiles, on `--device`.
 
     python -m bench.node_throughput [--frames 40] [--pose-source landmarks] [--decoder] [--device cpu|cuda]
 
-Prints p50 / p95 ms, fps (1 / mean), people published per frame, the stage medians (FrameResult.timings_ms) and
-model calls per frame. On a GPU machine `--device cuda` runs the pipeline and the onnxruntime masks there
-(`--mask-device tensorrt` for the TensorRT EP).
+Prints fps (frames / wall time), p50 / p95 latency (stage 1 start -> message serialised), people published per
+frame, the stage medians (FrameResult.timings_ms) and model calls per frame. On a GPU machine `--device cuda` runs
+the pipeline and the onnxruntime masks there (`--mask-device tensorrt` for the TensorRT EP).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import statistics
+import threading
 import time
 from collections import defaultdict
 
@@ -34,12 +39,15 @@ from fasthmr_ros.perception.camera import default_camera_matrix
 from fasthmr_ros.perception.config import PipelineConfig
 from fasthmr_ros.perception.masks_mediapipe import MediaPipePeople
 from fasthmr_ros.perception.pipeline import Pipeline
+from fasthmr_ros.perception.staged import StagedRunner
 from fasthmr_ros.perception.tracking import Tracker
 from fasthmr_ros.perception.types import Frame
 
 SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
-SCENES = {1: "pose2sim_single_cam01.mp4", 3: "pose2sim_multi_cam01.mp4"}
+SCENES = {1: "pose2sim_single_cam02.mp4", 3: "pose2sim_multi_cam01.mp4"}
 OLD_MASKS = {"runtime": "tflite", "detector_schedule": "every_frame", "eager_masks": True}
+VARIANTS = ("old serial", "new tflite serial", "new tflite overlapped", "new onnxruntime overlapped")
+BLOCK = 10  # frames per variant turn
 STAGES = ("masks", "tracking", "lift", "crop", "encoder", "decoder", "body", "assemble")
 
 
@@ -63,21 +71,56 @@ def letterboxed(clip: str, size: tuple[int, int], count: int) -> list[np.ndarray
     return frames
 
 
-def frame_cost(pipeline: Pipeline, rgb: np.ndarray, k: np.ndarray) -> tuple[float, int, dict[str, float]]:
+def run_block(pipeline: Pipeline, frames: list[np.ndarray], k: np.ndarray, overlap: bool):
+    """Feed frames through the node's two stages; (wall s, [(latency ms, people, timings)] in frame order)."""
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header
 
     from fasthmr_ros.ros import messages as ros_messages
 
+    source: queue.Queue = queue.Queue()
+    for rgb in frames:
+        source.put(rgb)
+    rows: list[tuple[float, int, dict[str, float]]] = []
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def take(timeout: float):
+        try:
+            return source.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def first(rgb: np.ndarray):
+        return time.perf_counter(), pipeline.detect(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=True))
+
+    def second(item) -> None:
+        started, detected = item
+        result = pipeline.finish(detected)
+        size = (detected.rgb.shape[1], detected.rgb.shape[0])
+        msg = ros_messages.human_mesh_array(result, Header(frame_id="cam"), pipeline.weights, pipeline.body_model,
+                                            size, True)  # fmt: skip
+        serialize_message(msg)
+        rows.append(((time.perf_counter() - started) * 1e3, len(result.people), dict(result.timings_ms)))
+        if len(rows) == len(frames):
+            done.set()
+
+    def failed(err: BaseException) -> None:
+        errors.append(err)
+        done.set()
+
     start = time.perf_counter()
-    result = pipeline.process(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=True))
-    msg = ros_messages.human_mesh_array(result, Header(frame_id="cam"), pipeline.weights, pipeline.body_model,
-                                        (rgb.shape[1], rgb.shape[0]), True)  # fmt: skip
-    serialize_message(msg)
-    return (time.perf_counter() - start) * 1e3, len(result.people), dict(result.timings_ms)
+    runner = StagedRunner(take, first, second, failed, overlap=overlap, name="bench").start()
+    done.wait()
+    wall = time.perf_counter() - start
+    runner.stop()
+    if errors:
+        raise errors[0]
+    return wall, rows
 
 
 def build(variant: str, people: int, args: argparse.Namespace) -> Pipeline:
+    variant = variant.rsplit(" ", 1)[0]
     flat = {"max_people": max(people, 1) + 1, "pose_source": args.pose_source, "decoder": args.decoder,
             "device": args.device}  # fmt: skip
     pipeline = Pipeline(PipelineConfig.from_flat(flat))
@@ -102,7 +145,7 @@ def main() -> None:
     parser.add_argument("--decoder", action="store_true", help="the streaming decoder on (the node's default)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (pipeline and onnxruntime masks)")
     parser.add_argument("--mask-device", default="", help="onnxruntime masks device if not --device: tensorrt")
-    parser.add_argument("--variants", nargs="*", default=["old", "new tflite", "new onnxruntime"])
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help="masks variant + serial|overlapped")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
@@ -111,7 +154,7 @@ def main() -> None:
         f"decoder {'on' if args.decoder else 'off'}; CPU cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}"
     )
     print(
-        "| size | people | masks variant | people/frame | p50 ms | p95 ms | fps | "
+        "| size | people | variant | people/frame | fps | p50 ms | p95 ms | "
         + " | ".join(f"{s} p50" for s in ("masks", "tracking", "pose", "body+assemble"))
         + " | det imgs/f | lm imgs/f | lm calls/f |"
     )
@@ -122,12 +165,16 @@ def main() -> None:
             frames = letterboxed(clip, size, args.frames + warmup)
             k = default_camera_matrix(*size)
             pipelines = {v: build(v, people, args) for v in args.variants}
+            walls: dict[str, float] = defaultdict(float)
             samples: dict[str, list] = defaultdict(list)
-            for index, rgb in enumerate(frames):
+            for name, pipeline in pipelines.items():  # warm-up: first calls, tracks born
+                run_block(pipeline, frames[:warmup], k, name.endswith("overlapped"))
+            for begin in range(warmup, len(frames), BLOCK):
+                block = frames[begin : begin + BLOCK]
                 for name, pipeline in pipelines.items():
-                    ms, count, timings = frame_cost(pipeline, rgb, k)
-                    if index >= warmup:
-                        samples[name].append((ms, count, timings))
+                    wall, rows = run_block(pipeline, block, k, name.endswith("overlapped"))
+                    walls[name] += wall
+                    samples[name].extend(rows)
             for name, pipeline in pipelines.items():
                 values = np.array([s[0] for s in samples[name]])
 
@@ -137,11 +184,11 @@ def main() -> None:
                 calls = pipeline.masks.calls
                 n = max(calls["frames"], 1)
                 print(f"| {size_name} | {people} | {name} | {np.mean([s[1] for s in samples[name]]):.2f} | "
-                      f"{np.median(values):.1f} | {np.percentile(values, 95):.1f} | {1000 / values.mean():.1f} | "
+                      f"{len(values) / walls[name]:.1f} | {np.median(values):.1f} | {np.percentile(values, 95):.1f} | "
                       f"{stage('masks'):.1f} | {stage('tracking'):.2f} | "
                       f"{stage('lift', 'crop', 'encoder', 'decoder'):.1f} | {stage('body', 'assemble'):.1f} | "
                       f"{calls['detector'] / n:.2f} | {calls['landmarker'] / n:.2f} | "
-                      f"{calls['landmarker_batches'] / n:.2f} |")  # fmt: skip
+                      f"{calls['landmarker_batches'] / n:.2f} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

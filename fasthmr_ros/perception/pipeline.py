@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -44,8 +45,19 @@ def resolve_pose_source(config: PipelineConfig) -> str:
     return source
 
 
+@dataclass
+class DetectedFrame:
+    """A frame after the masks stage, on its way to the rest of the pipeline."""
+
+    frame: Frame
+    rgb: np.ndarray  # the frame's pixels, contiguous
+    detections: list[PersonDetection]
+    timings_ms: dict[str, float]
+
+
 class Pipeline:
-    """Loads every model once; process() runs one frame. Not thread-safe: one caller at a time."""
+    """Loads every model once; process() runs one frame. Not thread-safe, except that detect() (the masks) and
+    finish() (the rest) may each run in its own thread, one caller per stage, frames kept in order."""
 
     def __init__(self, config: PipelineConfig, log: Callable[[str], None] | None = None) -> None:
         self.config = config
@@ -162,9 +174,23 @@ class Pipeline:
         lap("lift")
         return lifted.rotmats, lifted.betas, lifted.translation, None, lifted.usable
 
-    @torch.inference_mode()
     def process(self, frame: Frame) -> FrameResult:
-        timings: dict[str, float] = {}
+        """One frame, both stages in this thread."""
+        return self.finish(self.detect(frame))
+
+    @torch.inference_mode()
+    def detect(self, frame: Frame) -> DetectedFrame:
+        """Stage 1, the masks: touches only the mask generator, so it may run on frame t+1 in one thread while
+        finish() runs on frame t in another (perception/staged.py); frames must reach finish() in order."""
+        start = time.perf_counter()
+        rgb = np.ascontiguousarray(frame.rgb)
+        detections = self.masks(rgb)[: self.config.max_people]
+        return DetectedFrame(frame, rgb, detections, {"masks": (time.perf_counter() - start) * 1e3})
+
+    @torch.inference_mode()
+    def finish(self, detected: DetectedFrame) -> FrameResult:
+        """Stage 2: tracks, pose source, decoder, body model, people (everything but the mask generator)."""
+        timings: dict[str, float] = dict(detected.timings_ms)
         t = time.perf_counter()
 
         def lap(name: str) -> None:
@@ -174,9 +200,7 @@ class Pipeline:
             t = now
 
         self._frame += 1
-        rgb = np.ascontiguousarray(frame.rgb)
-        detections = self.masks(rgb)[: self.config.max_people]
-        lap("masks")
+        frame, rgb, detections = detected.frame, detected.rgb, detected.detections
         update = self.tracker.update(detections)
         if self.decoder is not None:
             self.decoder.end_tracks(update.ended)

@@ -50,6 +50,12 @@ class FrameProcessor(Protocol):
 
     def process(self, frame: Frame) -> FrameResult: ...
 
+    # process() in two stages that may run in two threads (perception/staged.py): detect() touches only the
+    # person masks, finish() everything else; frames reach finish() in the order they left detect()
+    def detect(self, frame: Frame) -> object: ...
+
+    def finish(self, detected) -> FrameResult: ...
+
 
 class NoModelProcessor:
     """Publishes honest empty results: used when the node runs without any model (``models: false``)."""
@@ -63,4 +69,10 @@ class NoModelProcessor:
         self.settings: dict[str, str] = {"models": "off"}
 
     def process(self, frame: Frame) -> FrameResult:
+        return FrameResult()
+
+    def detect(self, frame: Frame) -> Frame:
+        return frame
+
+    def finish(self, detected: Frame) -> FrameResult:
         return FrameResult()

@@ -1,8 +1,8 @@
 """`fasthmr demo` (`make demo`): the node on real footage with the embedded defaults, outputs a person can look at.
 
-Starts the node (`fasthmr run`) as its own process, plays a registry clip to it frame by frame in lockstep (the
-next frame goes out when the node has answered the previous one, so every frame is processed even on a slow
-CPU), and writes:
+Starts the node (`fasthmr run`) as its own process, plays a registry clip to it in lockstep (at most `--in-flight`
+frames unanswered, 2 by default: one in each of the node's two stages, none waiting to be dropped, so every frame
+is processed even on a slow CPU), and writes:
   OUT/overlay.mp4   the node's ~/overlay images (meshes drawn over the footage)
   OUT/outputs.mcap  every output message but the overlay (rosbag2-compatible MCAP: Foxglove, `ros2 bag play`, RViz)
   OUT/summary.json  frames, people per frame, track ids, latency, which weights made them
@@ -17,6 +17,7 @@ import random
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import cv2
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out/demo", help="output folder")
     parser.add_argument("--width", type=int, default=854, help="resize frames to this width (0 = original)")
     parser.add_argument("--frames", type=int, default=0, help="stop after this many frames (0 = the whole clip)")
+    parser.add_argument("--in-flight", type=int, default=2,
+                        help="frames sent ahead of the node's answers: 2 keeps both of the node's stages busy "
+                        "(overlap_stages), 1 = strict lockstep")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the node per frame")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra node parameter (repeatable)")  # fmt: skip
@@ -103,33 +107,58 @@ def run(args: argparse.Namespace) -> int:
             raise RuntimeError(f"the node did not subscribe within 180 s; see {out / 'node.log'}")
         time.sleep(0.5)
         total = args.frames or None
-        for index, rgb in enumerate(source):
-            if total and index >= total:
+        pending: deque = deque()  # frames sent and not yet answered: (index, stamp key, rgb, time sent)
+        frames = iter(source)
+        index = -1
+        started = time.monotonic()
+        skipped_overlays = 0
+        result = None
+        while True:
+            while len(pending) < max(args.in_flight, 1) and not (total and index + 1 >= total):
+                rgb = next(frames, None)
+                if rgb is None:
+                    break
+                index += 1
+                header = Header(frame_id="camera_optical_frame")
+                header.stamp = node.get_clock().now().to_msg()
+                height, width = rgb.shape[:2]
+                k = np.array([[float(max(width, height)), 0, width / 2], [0, float(max(width, height)), height / 2],
+                              [0, 0, 1]])  # fmt: skip
+                info_pub.publish(camera_info_msg(k, width, height, header))
+                pending.append((index, (header.stamp.sec, header.stamp.nanosec), rgb, time.monotonic()))
+                image_pub.publish(rgb_to_image_msg(rgb, header))
+            if not pending:
                 break
-            header = Header(frame_id="camera_optical_frame")
-            header.stamp = node.get_clock().now().to_msg()
-            height, width = rgb.shape[:2]
-            k = np.array([[float(max(width, height)), 0, width / 2], [0, float(max(width, height)), height / 2],
-                          [0, 0, 1]])  # fmt: skip
-            info_pub.publish(camera_info_msg(k, width, height, header))
-            sent = time.monotonic()
-            image_pub.publish(rgb_to_image_msg(rgb, header))
-            key = (header.stamp.sec, header.stamp.nanosec)
-            if not spin_until(lambda key=key: key in meshes and key in overlays, args.timeout):
-                print(f"[demo] no answer for frame {index} within {args.timeout:.0f} s; skipping it", file=sys.stderr)
+            frame_index, key, rgb, sent = pending[0]
+
+            def answered(key=key) -> bool:
+                # the node draws overlays for its newest result only: a later frame's overlay means this one's
+                # was skipped (counted below), not that it is still coming
+                return key in meshes and (key in overlays or any(other > key for other in overlays))
+
+            if not spin_until(answered, args.timeout):
+                print(f"[demo] no answer for frame {frame_index} within {args.timeout:.0f} s; skipping it",
+                      file=sys.stderr)  # fmt: skip
+                pending.popleft()
                 continue
+            pending.popleft()
             latencies.append(time.monotonic() - sent)
             result = meshes.pop(key)
             people_counts.append(len(result.humans))
             track_ids.update(h.track_id for h in result.humans)
-            frame = overlays.pop(key)
+            frame = overlays.pop(key, None)
+            if frame is None:
+                skipped_overlays += 1
+                frame = rgb
             if writer is None:
                 writer = cv2.VideoWriter(str(out / "overlay.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), source.fps,
                                          (frame.shape[1], frame.shape[0]))  # fmt: skip
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            if index % 10 == 0:
-                print(f"[demo] frame {index}: {len(result.humans)} people, {latencies[-1] * 1e3:.0f} ms", flush=True)
-        weights = result.weights if people_counts else "unknown"
+            if frame_index % 10 == 0:
+                print(f"[demo] frame {frame_index}: {len(result.humans)} people, {latencies[-1] * 1e3:.0f} ms",
+                      flush=True)  # fmt: skip
+        elapsed = time.monotonic() - started
+        weights = result.weights if result is not None else "unknown"
         summary = {
             "video": str(video),
             "frames": len(people_counts),
@@ -137,6 +166,9 @@ def run(args: argparse.Namespace) -> int:
             "frames_with_people": int(np.sum(np.asarray(people_counts) > 0)),
             "track_ids": sorted(track_ids),
             "latency_ms_p50": float(np.median(latencies) * 1e3) if latencies else None,
+            "frames_per_second": len(people_counts) / elapsed if elapsed > 0 else 0.0,
+            "frames_in_flight": args.in_flight,
+            "overlay_frames_skipped": skipped_overlays,  # written without meshes: the node's overlay skipped them
             "weights": weights,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -1,7 +1,9 @@
 """The fasthmr ROS 2 node: wires camera topics to the pipeline and the pipeline to the output topics.
 
-Threads: rclpy's executor runs the subscriptions and the diagnostics timer; one inference thread takes the newest
-frame from a one-slot mailbox, runs the pipeline and publishes. Callbacks never wait for inference.
+Threads: rclpy's executor runs the subscriptions and the diagnostics timer; the newest frame waits in a one-slot
+mailbox; with `overlap_stages` one inference thread decodes it and runs the person masks while a second runs the
+rest of the previous frame and publishes it (perception/staged.py), otherwise one thread does both. Callbacks never
+wait for inference.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ from visualization_msgs.msg import MarkerArray
 
 from fasthmr_ros.msg import HumanMeshArray, MeshFaces
 from fasthmr_ros.perception.camera import default_camera_matrix
+from fasthmr_ros.perception.staged import StagedRunner
 from fasthmr_ros.perception.types import Frame, FrameProcessor
 from fasthmr_ros.ros import images as ros_io
 from fasthmr_ros.ros import messages as ros_messages
@@ -119,8 +123,9 @@ class HmrNode(Node):
         self.create_timer(max(p.diagnostics_period_s, 0.05), self._publish_diagnostics)
 
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._inference_loop, name="fasthmr-inference", daemon=True)
-        self._worker.start()
+        self._runner = StagedRunner(
+            self._slot.take, self._stage_masks, self._stage_rest, self._on_frame_error, overlap=p.overlap_stages
+        ).start()
         # Markers and the overlay are costly Python work (Point objects, rasterising): a second thread does them
         # for the newest result, overlapping the next inference; skipped results are counted, never queued.
         self._vis_slot: LatestFrameSlot[tuple] = LatestFrameSlot()
@@ -227,29 +232,34 @@ class HmrNode(Node):
             )
 
     # ---- inference thread ----------------------------------------------------------------------------------------
-    def _inference_loop(self) -> None:
-        while not self._stop.is_set():
-            item = self._slot.take(timeout=0.1)
-            if item is None:
-                continue
-            msg, kind = item
-            try:
-                self._process(msg, kind)
-            except ros_io.ImageError as err:
-                self.stats.on_bad_frame(str(err))
-                self._log_problem(err.key, f"skipping a frame: {err}")
-            except Exception as err:  # the node must outlive any single bad frame
-                self.stats.on_error(f"{type(err).__name__}: {err}")
-                self._log_problem(type(err).__name__, f"frame failed: {type(err).__name__}: {err}")
-                self.get_logger().debug(traceback.format_exc())
+    def _on_frame_error(self, err: BaseException) -> None:
+        if isinstance(err, ros_io.ImageError):
+            self.stats.on_bad_frame(str(err))
+            self._log_problem(err.key, f"skipping a frame: {err}")
+            return
+        # the node must outlive any single bad frame
+        self.stats.on_error(f"{type(err).__name__}: {err}")
+        self._log_problem(type(err).__name__, f"frame failed: {type(err).__name__}: {err}")
+        self.get_logger().debug("".join(traceback.format_exception(err)))
 
-    def _process(self, msg, kind: str) -> None:
+    def _stage_masks(self, item: tuple[object, str]) -> _Detected:
+        """Stage 1: the message into pixels, its intrinsics, the person masks."""
+        msg, kind = item
         t0 = time.perf_counter()
         rgb = ros_io.compressed_to_rgb(msg) if kind == "compressed" else ros_io.image_to_rgb(msg)
         height, width = rgb.shape[:2]
         k, known = self._intrinsics(width, height)
         t1 = time.perf_counter()
-        result = self.processor.process(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=known))
+        detected = self.processor.detect(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=known))
+        t2 = time.perf_counter()
+        return _Detected(msg, rgb, k, detected, t0, (t1 - t0) * 1e3, (t2 - t1) * 1e3, t2)
+
+    def _stage_rest(self, item: _Detected) -> None:
+        """Stage 2: the rest of the pipeline, then publishing, for frames in the order stage 1 saw them."""
+        msg, rgb, k = item.msg, item.rgb, item.camera_matrix
+        height, width = rgb.shape[:2]
+        t1 = time.perf_counter()
+        result = self.processor.finish(item.detected)
         t2 = time.perf_counter()
         header = msg.header
         if self.params.frame_id:
@@ -279,9 +289,10 @@ class HmrNode(Node):
             self._vis_slot.put((header, rgb, k, result))
         if self.viewer is not None:  # a hand-over only: the viewer's own thread downscales, encodes and logs
             self.viewer.submit(_ns(header.stamp), rgb, k, result, image_stamp_ns=_ns(msg.header.stamp))
-        stages = {"decode": (t1 - t0) * 1e3, "pipeline": (t2 - t1) * 1e3, "publish": (t3 - t2) * 1e3}
+        stages = {"decode": item.decode_ms, "pipeline": item.detect_ms + (t2 - t1) * 1e3, "publish": (t3 - t2) * 1e3,
+                  "stage_wait": (t1 - item.detected_at) * 1e3}  # fmt: skip
         stages.update(result.timings_ms)
-        stages["total"] = (t3 - t0) * 1e3
+        stages["total"] = (t3 - item.taken_at) * 1e3
         self.stats.on_processed(stages)
 
     def _intrinsics(self, width: int, height: int) -> tuple[np.ndarray, bool]:
@@ -433,7 +444,7 @@ class HmrNode(Node):
     def shutdown(self) -> None:
         self._stop.set()
         self._slot.close()
-        self._worker.join(timeout=5.0)
+        self._runner.stop(timeout=5.0)
         self._vis_slot.close()
         if self._vis_worker is not None:
             self._vis_worker.join(timeout=5.0)
@@ -459,6 +470,20 @@ class HmrNode(Node):
             + (f"; saving it to {save}" if save else "")
         )
         return viewer
+
+
+@dataclass
+class _Detected:
+    """A frame between the node's two stages."""
+
+    msg: object
+    rgb: np.ndarray
+    camera_matrix: np.ndarray
+    detected: object  # the processor's detect() result
+    taken_at: float  # perf_counter when stage 1 took the frame
+    decode_ms: float
+    detect_ms: float
+    detected_at: float
 
 
 def _ns(stamp) -> int:

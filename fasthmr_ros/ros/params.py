@@ -21,6 +21,7 @@ class NodeParams:
     image_transport: str = "raw"  # "raw" (sensor_msgs/Image) or "compressed" (<image_topic>/compressed)
     frame_id: str = ""  # overrides the input frame id when set
     models: bool = True  # false: run without any model and publish empty results (for plumbing tests)
+    overlap_stages: bool = True  # the masks of the next frame run while the rest of this one does (2 threads)
     # outputs
     publish_vertices: bool = True
     publish_markers: bool = True

@@ -1,0 +1,103 @@
+"""Two stages of per-frame work overlapped across two threads: stage 1 of frame t+1 runs while stage 2 of frame t
+does, so the rate is set by the slower stage instead of by their sum.
+
+The node uses it with the pipeline's masks (stage 1: MediaPipe's graphs, which release the GIL) and the rest
+(stage 2: tracks, lift or encoder, decoder, body model, publishing). Between the stages there is room for one
+item: stage 1 waits rather than run ahead, so nothing queues, latency stays bounded by the two stages, and items
+leave stage 2 in the order they entered stage 1. Where frames come from (newest only) is the caller's business:
+`take(timeout)` returns the next input or None.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+In = TypeVar("In")
+Mid = TypeVar("Mid")
+
+_POLL_S = 0.1  # how often waiting threads look at the stop flag
+
+
+class StagedRunner(Generic[In, Mid]):
+    """Runs `second(first(item))` for every item `take` gives, in two threads when `overlap`, else in one.
+
+    An exception in either stage goes to `on_error` and loses only that item; the threads outlive it."""
+
+    def __init__(
+        self,
+        take: Callable[[float], In | None],
+        first: Callable[[In], Mid | None],
+        second: Callable[[Mid], None],
+        on_error: Callable[[BaseException], None],
+        overlap: bool = True,
+        name: str = "fasthmr",
+    ) -> None:
+        self._take, self._first, self._second, self._on_error = take, first, second, on_error
+        self.overlap = overlap
+        self._handoff: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        if overlap:
+            self._threads = [
+                threading.Thread(target=self._first_loop, name=f"{name}-stage1", daemon=True),
+                threading.Thread(target=self._second_loop, name=f"{name}-stage2", daemon=True),
+            ]
+        else:
+            self._threads = [threading.Thread(target=self._serial_loop, name=f"{name}-inference", daemon=True)]
+
+    def start(self) -> StagedRunner[In, Mid]:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Ask both threads to finish their current item and end; True when they did within timeout."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def _run_first(self, item: In) -> Mid | None:
+        try:
+            return self._first(item)
+        except Exception as err:  # one bad frame must not end the stream
+            self._on_error(err)
+            return None
+
+    def _run_second(self, mid: Mid) -> None:
+        try:
+            self._second(mid)
+        except Exception as err:
+            self._on_error(err)
+
+    def _serial_loop(self) -> None:
+        while not self._stop.is_set():
+            item = self._take(_POLL_S)
+            if item is None:
+                continue
+            mid = self._run_first(item)
+            if mid is not None:
+                self._run_second(mid)
+
+    def _first_loop(self) -> None:
+        while not self._stop.is_set():
+            item = self._take(_POLL_S)
+            if item is None:
+                continue
+            mid = self._run_first(item)
+            while mid is not None and not self._stop.is_set():
+                try:
+                    self._handoff.put(mid, timeout=_POLL_S)
+                    break
+                except queue.Full:
+                    continue
+
+    def _second_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                mid = self._handoff.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            self._run_second(mid)
