@@ -9,6 +9,7 @@ import json
 from collections import Counter
 
 import numpy as np
+import pytest
 from conftest import Collector, spin_until
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import Marker, MarkerArray
@@ -54,7 +55,8 @@ def project(points: np.ndarray) -> np.ndarray:
     return points[:, :2] / points[:, 2:3] * FOCAL + np.array([WIDTH / 2, HEIGHT / 2])
 
 
-def test_node_publishes_people_on_real_footage(spawn, ros_node, tmp_path):
+@pytest.mark.parametrize("overlap", ["true", "false"])  # the two inference threads (default) and the single one
+def test_node_publishes_people_on_real_footage(spawn, ros_node, tmp_path, overlap):
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
     video = footage.fetch(["sports2d_demo.mp4"])[0]
@@ -63,7 +65,8 @@ def test_node_publishes_people_on_real_footage(spawn, ros_node, tmp_path):
     overlays = Collector(ros_node, Image, "/fasthmr/overlay")
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     faces = Collector(ros_node, MeshFaces, "/fasthmr/faces", latched)
-    node = spawn("-m", "fasthmr_ros.cli", "run", "-p", "publish_overlay:=true", name="node")
+    node = spawn("-m", "fasthmr_ros.cli", "run", "-p", "publish_overlay:=true", "-p", f"overlap_stages:={overlap}",
+                 name="node")  # fmt: skip
     assert spin_until(ros_node, lambda: meshes.sub.get_publisher_count() > 0, 120, [node]), "node did not start"
 
     stamps_file = tmp_path / "stamps.jsonl"
@@ -76,6 +79,8 @@ def test_node_publishes_people_on_real_footage(spawn, ros_node, tmp_path):
 
     assert meshes.messages, node.log()[-3000:]
     assert {stamp(m) for m in meshes.messages} <= set(sent)
+    published = [stamp(m) for m in meshes.messages]
+    assert published == sorted(published), "results left the node out of camera order"
     assert overlays.messages and overlays.messages[0].height == HEIGHT
     with_people = [m for m in meshes.messages if m.humans]
     assert len(with_people) >= len(meshes.messages) // 2, [len(m.humans) for m in meshes.messages]
