@@ -11,6 +11,7 @@ alike, each on its own pipeline that sees every frame in order:
 - old: MediaPipe graphs, detector round-robin every frame (2 calls), full-frame masks built eagerly, tracker
   min_hits 3, serial;
 - new tflite: MediaPipe graphs, detector on demand, lazy masks, min_hits 2 (the default), serial or overlapped;
+- new tflite x2: the same with followed people's landmarker runs spread over two graphs in two threads;
 - new onnxruntime: the converted models, batched over people and tiles, on `--device`.
 
     python -m bench.node_throughput [--frames 40] [--pose-source landmarks] [--decoder] [--device cpu|cuda]
@@ -132,6 +133,8 @@ def build(variant: str, people: int, args: argparse.Namespace) -> Pipeline:
     elif variant == "new onnxruntime":
         pipeline.masks = MediaPipePeople(max_people=flat["max_people"], runtime="onnxruntime",
                                          device=args.mask_device or args.device)  # fmt: skip
+    elif variant == "new tflite x2":
+        pipeline.masks = MediaPipePeople(max_people=flat["max_people"], landmark_threads=2)
     else:
         pipeline.masks = MediaPipePeople(max_people=flat["max_people"])
     return pipeline

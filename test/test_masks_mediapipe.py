@@ -124,3 +124,17 @@ def test_roi_follows_mediapipe_alignment_rule():
     assert tilted.rotation == pytest.approx(math.pi / 4) and tilted.half_extent() == pytest.approx(
         tilted.size / 2 * math.sqrt(2)
     )
+
+
+def test_landmarker_threads_give_the_same_people(sports2d_frames, sports2d_results):
+    # two graphs in two threads share the followed people between them; every person must come out as one graph
+    # alone gives it, in the same order (ids, boxes, landmarks), and every run counted
+    generator = create_mask_generator("mediapipe", landmark_threads=2)
+    for frame, (alone, _) in zip(sports2d_frames, sports2d_results, strict=True):
+        shared = generator(frame)
+        assert len(shared) == len(alone)
+        for a, b in zip(alone, shared, strict=True):
+            assert a.follow_id == b.follow_id
+            np.testing.assert_allclose(a.box, b.box, atol=1.0)
+            np.testing.assert_allclose(a.keypoints[:, :2], b.keypoints[:, :2], atol=1.0)
+    assert generator.calls["landmarker"] >= 2 * (COUNT - 5)

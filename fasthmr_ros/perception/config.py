@@ -18,6 +18,7 @@ class MaskConfig:
     backend: str = "mediapipe"  # person masks: mediapipe | onnx
     model: str = ""  # YOLO-seg ONNX model for backend onnx
     runtime: str = "auto"  # mediapipe models: auto (tflite on CPU, onnxruntime on CUDA) | tflite | onnxruntime | torch
+    landmark_threads: int = 2  # tflite: followed people's landmarker runs spread over this many graphs/threads
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ FLAT_NAMES: dict[str, str] = {
     "mask_backend": "masks.backend",
     "mask_model": "masks.model",
     "mask_runtime": "masks.runtime",
+    "mask_landmark_threads": "masks.landmark_threads",
     "token_merging": "encoder.token_merging",
     "token_budget": "encoder.token_budget",
     "backend": "encoder.backend",

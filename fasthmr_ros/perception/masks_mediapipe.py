@@ -37,6 +37,8 @@ of that mask and the visible landmarks, i.e. the full body, not the detector's f
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -200,6 +202,8 @@ class MediaPipePeople:
     "cuda[:N]", "tensorrt[:N]" (not for tflite); threads: onnxruntime/torch intra-op threads (0 = 1).
     detector_schedule: "on_demand" (search_frames, idle_interval) or "every_frame" (detector_calls_per_frame).
     eager_masks: build every person's full-frame mask at once (the earlier behaviour) instead of on first read.
+    landmark_threads: tflite only: followed people's landmarker runs spread over this many graphs in as many
+    threads (MediaPipe's graphs release the GIL; each runs one image at a time).
     """
 
     def __init__(
@@ -220,6 +224,7 @@ class MediaPipePeople:
         search_frames: int = 2,
         idle_interval: int = 3,
         eager_masks: bool = False,
+        landmark_threads: int = 1,
     ) -> None:
         if max_people < 1 or detector_calls_per_frame < 1 or search_frames < 1 or idle_interval < 1:
             raise ValueError("max_people, detector_calls_per_frame, search_frames and idle_interval must be >= 1")
@@ -227,6 +232,8 @@ class MediaPipePeople:
             raise ValueError(f"mask runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
         if detector_schedule not in SCHEDULES:
             raise ValueError(f"detector_schedule {detector_schedule!r}: choose one of {', '.join(SCHEDULES)}")
+        if landmark_threads < 1:
+            raise ValueError("landmark_threads must be >= 1")
         if runtime == "tflite" and device != "cpu":
             raise ValueError(f"mask runtime tflite runs on the CPU only; for device {device!r} use onnxruntime")
 
@@ -247,17 +254,25 @@ class MediaPipePeople:
         # Model calls so far, for benchmarks (load-independent cost figures): images through each model, and
         # model invocations ("*_batches"; equal to the images for tflite, which takes one image per call).
         self.calls = {"frames": 0, "detector": 0, "landmarker": 0, "detector_batches": 0, "landmarker_batches": 0}
+        self._calls_lock = threading.Lock()  # landmarker threads count their calls too
+        self._pool: ThreadPoolExecutor | None = None
+        if runtime == "tflite" and landmark_threads > 1:
+            self._pool = ThreadPoolExecutor(landmark_threads - 1, thread_name_prefix="fasthmr-landmarks")
         if runtime == "tflite":
             from mediapipe.python.solution_base import SolutionBase
 
             self._detector = SolutionBase(
                 graph_config=_DETECTOR_GRAPH, calculator_params={_DETECTOR_SCORE_PARAM: min_detection_score}
             )
-            self._landmarker = SolutionBase(
-                graph_config=_LANDMARK_GRAPH,
-                side_inputs={"model_complexity": 1, "enable_segmentation": True},
-                calculator_params={_PRESENCE_PARAM: min_presence},
-            )
+            self._landmarkers = [
+                SolutionBase(
+                    graph_config=_LANDMARK_GRAPH,
+                    side_inputs={"model_complexity": 1, "enable_segmentation": True},
+                    calculator_params={_PRESENCE_PARAM: min_presence},
+                )
+                for _ in range(landmark_threads)
+            ]
+            self._landmarker = self._landmarkers[0]
         else:
             from fasthmr_ros.runtime.blazepose_models import DETECTOR, LANDMARKER, BlazePoseRunner
 
@@ -285,9 +300,12 @@ class MediaPipePeople:
         self._idle_full_next = True
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         if self.runtime == "tflite":
             self._detector.close()
-            self._landmarker.close()
+            for graph in self._landmarkers:
+                graph.close()
 
     def detection_bound(self, height: int, width: int) -> dict[str, int]:
         """Worst-case processed frames from a person's first frame in view to a detector call that covers them,
@@ -497,7 +515,20 @@ class MediaPipePeople:
 
     def _landmarks_batch(self, image: np.ndarray, rois: list[Roi]) -> list[_Person | None]:
         if self.runtime == "tflite":
-            return [self._landmarks(image, roi) for roi in rois]
+            if self._pool is None or len(rois) < 2:
+                return [self._landmarks(image, roi) for roi in rois]
+            # graph g takes people g, g + G, ...: each graph runs one image at a time; this thread takes graph 0
+            count = min(len(self._landmarkers), len(rois))
+
+            def share(g: int) -> list[_Person | None]:
+                return [self._landmarks(image, roi, self._landmarkers[g]) for roi in rois[g::count]]
+
+            others = [self._pool.submit(share, g) for g in range(1, count)]
+            shares = [share(0), *(future.result() for future in others)]
+            merged: list[_Person | None] = [None] * len(rois)
+            for g, found in enumerate(shares):
+                merged[g::count] = found
+            return merged
         from fasthmr_ros.perception.blazepose_onnx import landmarker_input, roi_matrix
 
         results: list[_Person | None] = [None] * len(rois)
@@ -536,7 +567,7 @@ class MediaPipePeople:
             results[n] = self._person(image, points, world_landmarks(world[k], roi.rotation), probability, box)
         return results
 
-    def _landmarks(self, image: np.ndarray, roi: Roi) -> _Person | None:
+    def _landmarks(self, image: np.ndarray, roi: Roi, graph=None) -> _Person | None:
         from mediapipe.framework.formats import rect_pb2
 
         box = self._crop_box(image, roi)
@@ -559,9 +590,10 @@ class MediaPipePeople:
             height=roi.size * sy / ch,
             rotation=roi.rotation,
         )
-        out = self._landmarker.process({"image": crop, "roi": rect})
-        self.calls["landmarker"] += 1
-        self.calls["landmarker_batches"] += 1
+        out = (graph or self._landmarker).process({"image": crop, "roi": rect})
+        with self._calls_lock:
+            self.calls["landmarker"] += 1
+            self.calls["landmarker_batches"] += 1
         if out.landmarks is None or out.aux is None:
             return None
         landmarks = [*out.landmarks.landmark, *out.aux.landmark]

@@ -114,7 +114,9 @@ class Pipeline:
                 # measured: on CPU MediaPipe's own tflite graphs tie the converted models and need no conversion
                 runtime = "onnxruntime" if self.device.type == "cuda" else "tflite"
             mask_options["runtime"] = runtime
-            if runtime != "tflite":
+            if runtime == "tflite":
+                mask_options["landmark_threads"] = config.masks.landmark_threads
+            else:
                 mask_options["device"] = config.device
         if config.masks.backend == "onnx":
             if not config.masks.model:
