@@ -47,7 +47,14 @@ from fasthmr_ros.perception.types import Frame
 SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
 SCENES = {1: "pose2sim_single_cam02.mp4", 3: "pose2sim_multi_cam01.mp4"}
 OLD_MASKS = {"runtime": "tflite", "detector_schedule": "every_frame", "eager_masks": True}
-VARIANTS = ("old serial", "new tflite serial", "new tflite overlapped", "new onnxruntime overlapped")
+VARIANTS = (
+    "old serial",
+    "new tflite serial",
+    "new tflite overlapped",
+    "new tflite x2 serial",
+    "new tflite x2 overlapped",
+    "new onnxruntime overlapped",
+)
 BLOCK = 10  # frames per variant turn
 STAGES = ("masks", "tracking", "lift", "crop", "encoder", "decoder", "body", "assemble")
 

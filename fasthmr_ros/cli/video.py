@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--focal", type=float, default=0.0,
                         help="focal length in pixels (default: HMR2.0's 5000/256*max(W,H))")  # fmt: skip
     parser.add_argument("--max-frames", type=int, default=0)
+    parser.add_argument("--overlap-stages", action=argparse.BooleanOptionalAction, default=True,
+                        help="masks of the next frame while the rest of this one runs, as the node")  # fmt: skip
     parser.add_argument(
         "--viewer",
         action="store_true",
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from fasthmr_ros.perception.frame_source import FrameSource
     from fasthmr_ros.perception.pipeline import Pipeline
     from fasthmr_ros.perception.render import render_meshes, track_colour
+    from fasthmr_ros.perception.staged import StagedRunner
     from fasthmr_ros.perception.types import Frame
 
     try:
@@ -89,14 +92,42 @@ def run(args: argparse.Namespace) -> int:
     timings: list[float] = []
     frames = 0
     total = len(source.images) if source.images else None
-    for index, rgb in enumerate(tqdm(source, total=total, unit="frame", desc="fasthmr video")):
-        if args.max_frames and index >= args.max_frames:
-            break
+    progress = tqdm(total=total, unit="frame", desc="fasthmr video")
+    reader = iter(enumerate(source))
+    read = 0
+    exhausted = threading.Event()
+    finished = threading.Event()
+    failures: list[BaseException] = []
+
+    def take(timeout: float):
+        nonlocal read
+        if exhausted.is_set():
+            finished.wait(timeout)
+            return None
+        item = next(reader, None)
+        if item is None or (args.max_frames and item[0] >= args.max_frames):
+            exhausted.set()
+            if frames == read:
+                finished.set()
+            return None
+        read += 1
+        index, rgb = item
         height, width = rgb.shape[:2]
         k = default_camera_matrix(width, height)
         if args.focal:
             k[0, 0] = k[1, 1] = args.focal
-        result = pipeline.process(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=bool(args.focal)))
+        return index, k, rgb
+
+    def first(item):
+        index, k, rgb = item
+        return index, k, pipeline.detect(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=bool(args.focal)))
+
+    def second(item) -> None:
+        nonlocal writer, frames
+        index, k, detected = item
+        rgb = detected.rgb
+        height, width = rgb.shape[:2]
+        result = pipeline.finish(detected)
         timings.append(sum(result.timings_ms.values()))
         if viewer is not None:
             viewer.submit(round(index * 1e9 / source.fps), rgb, k, result)
@@ -109,6 +140,22 @@ def run(args: argparse.Namespace) -> int:
             for key in records:
                 records[key].append(index if key == "frame" else getattr(p, key))
         frames += 1
+        progress.update()
+        if exhausted.is_set() and frames == read:
+            finished.set()
+
+    def failed(err: BaseException) -> None:
+        failures.append(err)
+        finished.set()
+
+    # the masks of frame t+1 run while the rest of frame t is drawn and written (perception/staged.py)
+    runner = StagedRunner(take, first, second, failed, overlap=args.overlap_stages, name="video").start()
+    finished.wait()
+    runner.stop()
+    progress.close()
+    if failures:
+        print(f"[video] stopped at frame {frames}: {type(failures[0]).__name__}: {failures[0]}", file=sys.stderr)
+        return 1
     if writer is not None:
         writer.release()
     npz = out.with_suffix(".npz")
