@@ -17,6 +17,7 @@ from fasthmr_ros.model.body import BodyModel
 from fasthmr_ros.model.body_points import BodyLandmarks
 from fasthmr_ros.model.landmark_map import LIMB_LANDMARKS, NUM_LANDMARKS
 from fasthmr_ros.model.lift_net import LandmarkLiftNet
+from fasthmr_ros.perception.landmark_shape import BoneMemory, bone_lengths, bone_weights, fit_shape
 from fasthmr_ros.perception.masks import PersonDetection
 
 # landmarks that place the body in the image: limbs, heels and toes (the face points are coarse on the model)
@@ -71,6 +72,7 @@ class LandmarkLift:
         self.num_betas = body.num_betas
         self.use_betas = body.name == trained_on
         self.min_visibility = net.config.min_visibility
+        self.bones = BoneMemory()
 
     @torch.inference_mode()
     def __call__(self, detections: list[PersonDetection], k: np.ndarray) -> LiftedPeople:
@@ -88,7 +90,10 @@ class LandmarkLift:
         rotmats, betas = self.net(world_t, visibility_t)
         betas_full = torch.zeros(n, self.num_betas, device=self.device)
         if self.use_betas:
-            betas_full[:, : betas.shape[1]] = betas
+            log_lengths = bone_lengths(world_t).clamp_min(0.02).log()
+            seen = bone_weights(visibility_t, self.min_visibility) * torch.from_numpy(usable).to(self.device)[:, None]
+            log_lengths, seen = self.bones([det.follow_id for det in detections], log_lengths, seen)
+            betas_full[:, : betas.shape[1]] = fit_shape(self.landmarks, rotmats, betas, log_lengths, seen)
         model_landmarks = self.landmarks(rotmats, betas_full)[0].cpu().numpy()
         translation = np.zeros((n, 3))
         for i in np.flatnonzero(usable):

@@ -16,7 +16,7 @@ from fasthmr_ros.perception.decoder_stream import StreamingDecoder
 from fasthmr_ros.training.decoder_eval import make_eval_set, motion_metrics, run_online
 from fasthmr_ros.training.synth.hmr_errors import HMRErrorModel
 from fasthmr_ros.training.synth.motion import MotionClip, forward_kinematics
-from fasthmr_ros.training.synth.windows import WindowSampler
+from fasthmr_ros.training.synth.windows import ErrorModel, WindowSampler
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -76,7 +76,7 @@ def train(
     resume: bool = False,
     val_clips: Sequence[MotionClip] | None = None,
     data_description: str = "",
-    error_model: HMRErrorModel | None = None,
+    error_model: ErrorModel | None = None,
     progress: bool = True,
     stop_after: int | None = None,
 ) -> DiffusionDecoder:

@@ -71,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("MIN", "MAX"),
         help="per-window error level range (log-uniform) times the simulated HMR error model",
     )
+    run.add_argument(
+        "--lift-errors",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="share of windows whose estimates come from the embedded landmark lift on simulated landmarks (0)",
+    )
     run.add_argument("--seed", type=int, default=tdefaults.seed)
     run.add_argument("--checkpoint-every", type=int, default=tdefaults.checkpoint_every)
     run.add_argument("--threads", type=int, default=tdefaults.threads, help="torch CPU threads (1)")
@@ -123,6 +130,16 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         threads=args.threads,
     )
+    error_model = None
+    if args.lift_errors > 0:
+        from fasthmr_ros.model.body_points import BodyLandmarks
+        from fasthmr_ros.runtime.body_files import load_body_model
+        from fasthmr_ros.runtime.lift_files import load_lift
+        from fasthmr_ros.training.lift_errors import LiftErrorModel, MixedErrorModel
+
+        net, _ = load_lift(None)
+        lift = LiftErrorModel(BodyLandmarks(load_body_model(None)), net.eval())
+        error_model = MixedErrorModel(lift, args.lift_errors)
     model = train(
         model_config,
         train_config,
@@ -133,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         data_description=description,
         progress=not args.no_progress,
         stop_after=args.stop_after,
+        error_model=error_model,
     )
     summary: dict = {"checkpoint": str(Path(args.out) / CHECKPOINT), "trained_on": model.description}
     if val_clips:

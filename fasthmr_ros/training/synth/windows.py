@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 
 from fasthmr_ros.training.synth.hmr_errors import HMRErrorModel
 from fasthmr_ros.training.synth.motion import MotionClip, camera_view, mirror_pose
+
+
+class ErrorModel(Protocol):
+    """What turns true motion into simulated per-frame estimates (HMRErrorModel, training/lift_errors.py)."""
+
+    def apply(self, rotmats: torch.Tensor, fps: float, generator: torch.Generator | None = None,
+              scale: torch.Tensor | None = None) -> torch.Tensor: ...  # fmt: skip
+
+    def as_dict(self) -> dict: ...
 
 
 class WindowSampler:
@@ -24,7 +34,7 @@ class WindowSampler:
         self,
         clips: Sequence[MotionClip],
         window: int,
-        error_model: HMRErrorModel | None = None,
+        error_model: ErrorModel | None = None,
         pitch_deg: float = 25.0,
         mirror: bool = True,
         error_scale: tuple[float, float] = (1.0, 1.0),
@@ -39,7 +49,7 @@ class WindowSampler:
             raise ValueError(f"no motion clip has at least {window} frames (the decoder window)")
         self.fps = float(clips[0].fps)
         self.window = window
-        self.error_model = error_model or HMRErrorModel()
+        self.error_model: ErrorModel = error_model or HMRErrorModel()
         self.pitch = math.radians(pitch_deg)
         self.mirror = mirror
         self.error_scale = error_scale
