@@ -36,9 +36,17 @@ class Camera:
             30,
             [self.node],
         )
-        time.sleep(0.3)
         self.rgb = real_frame()
         self.sent = 0
+        # Matched on this side does not mean the node's side has matched this publisher yet (discovery is per
+        # side): a first frame can still be lost in DDS. Warm up until the node answers, then count from 1.
+        for n in range(50):
+            self.image_pub.publish(ros_io.rgb_to_image_msg(self.rgb, stamped(1000 + n)))
+            if spin_until(ros_node, lambda: bool(self.meshes.messages), 0.2, [self.node]):
+                break
+        assert self.meshes.messages, "the node never answered a warm-up frame"
+        spin_until(ros_node, lambda: False, 0.3, [self.node])  # let a second warm-up answer land, then forget them
+        self.meshes.messages.clear()
 
     def send(self, info: CameraInfo, frames: int = 1, gap: float = 0.2) -> None:
         for _ in range(frames):
