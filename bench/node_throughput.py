@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import statistics
-import threading
 import time
 from collections import defaultdict
 
@@ -40,7 +38,7 @@ from fasthmr_ros.perception.camera import default_camera_matrix
 from fasthmr_ros.perception.config import PipelineConfig
 from fasthmr_ros.perception.masks_mediapipe import MediaPipePeople
 from fasthmr_ros.perception.pipeline import Pipeline
-from fasthmr_ros.perception.staged import StagedRunner
+from fasthmr_ros.perception.staged import run_through
 from fasthmr_ros.perception.tracking import Tracker
 from fasthmr_ros.perception.types import Frame
 
@@ -86,18 +84,7 @@ def run_block(pipeline: Pipeline, frames: list[np.ndarray], k: np.ndarray, overl
 
     from fasthmr_ros.ros import messages as ros_messages
 
-    source: queue.Queue = queue.Queue()
-    for rgb in frames:
-        source.put(rgb)
     rows: list[tuple[float, int, dict[str, float]]] = []
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def take(timeout: float):
-        try:
-            return source.get(timeout=timeout)
-        except queue.Empty:
-            return None
 
     def first(rgb: np.ndarray):
         return time.perf_counter(), pipeline.detect(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=True))
@@ -110,20 +97,10 @@ def run_block(pipeline: Pipeline, frames: list[np.ndarray], k: np.ndarray, overl
                                             size, True)  # fmt: skip
         serialize_message(msg)
         rows.append(((time.perf_counter() - started) * 1e3, len(result.people), dict(result.timings_ms)))
-        if len(rows) == len(frames):
-            done.set()
-
-    def failed(err: BaseException) -> None:
-        errors.append(err)
-        done.set()
 
     start = time.perf_counter()
-    runner = StagedRunner(take, first, second, failed, overlap=overlap, name="bench").start()
-    done.wait()
+    run_through(frames, first, second, overlap=overlap, name="bench")
     wall = time.perf_counter() - start
-    runner.stop()
-    if errors:
-        raise errors[0]
     return wall, rows
 
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from fasthmr_ros.perception.staged import StagedRunner
+from fasthmr_ros.perception.staged import StagedRunner, run_through
 
 
 def _source(items):
@@ -102,3 +102,18 @@ def test_stop_ends_both_threads_while_stage_two_is_blocked() -> None:
     gate = threading.Event()
     runner = StagedRunner(_source(range(5)), lambda i: i, lambda m: gate.wait(0.3), lambda e: None).start()
     assert runner.stop(timeout=5.0)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_run_through_returns_after_the_last_item_or_raises_the_first_error(overlap: bool) -> None:
+    done: list[int] = []
+    run_through(range(30), lambda i: i + 1, done.append, overlap=overlap)
+    assert done == list(range(1, 31))
+
+    def first(i: int) -> int:
+        if i == 7:
+            raise ValueError("item 7")
+        return i
+
+    with pytest.raises(ValueError, match="item 7"):
+        run_through(range(30), first, lambda m: None, overlap=overlap)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import sys
 import threading
 from pathlib import Path
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from fasthmr_ros.perception.frame_source import FrameSource
     from fasthmr_ros.perception.pipeline import Pipeline
     from fasthmr_ros.perception.render import render_meshes, track_colour
-    from fasthmr_ros.perception.staged import StagedRunner
+    from fasthmr_ros.perception.staged import run_through
     from fasthmr_ros.perception.types import Frame
 
     try:
@@ -93,33 +94,13 @@ def run(args: argparse.Namespace) -> int:
     frames = 0
     total = len(source.images) if source.images else None
     progress = tqdm(total=total, unit="frame", desc="fasthmr video")
-    reader = iter(enumerate(source))
-    read = 0
-    exhausted = threading.Event()
-    finished = threading.Event()
-    failures: list[BaseException] = []
 
-    def take(timeout: float):
-        nonlocal read
-        if exhausted.is_set():
-            finished.wait(timeout)
-            return None
-        item = next(reader, None)
-        if item is None or (args.max_frames and item[0] >= args.max_frames):
-            exhausted.set()
-            if frames == read:
-                finished.set()
-            return None
-        read += 1
+    def first(item):
         index, rgb = item
         height, width = rgb.shape[:2]
         k = default_camera_matrix(width, height)
         if args.focal:
             k[0, 0] = k[1, 1] = args.focal
-        return index, k, rgb
-
-    def first(item):
-        index, k, rgb = item
         return index, k, pipeline.detect(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=bool(args.focal)))
 
     def second(item) -> None:
@@ -141,21 +122,16 @@ def run(args: argparse.Namespace) -> int:
                 records[key].append(index if key == "frame" else getattr(p, key))
         frames += 1
         progress.update()
-        if exhausted.is_set() and frames == read:
-            finished.set()
-
-    def failed(err: BaseException) -> None:
-        failures.append(err)
-        finished.set()
 
     # the masks of frame t+1 run while the rest of frame t is drawn and written (perception/staged.py)
-    runner = StagedRunner(take, first, second, failed, overlap=args.overlap_stages, name="video").start()
-    finished.wait()
-    runner.stop()
-    progress.close()
-    if failures:
-        print(f"[video] stopped at frame {frames}: {type(failures[0]).__name__}: {failures[0]}", file=sys.stderr)
+    try:
+        run_through(itertools.islice(enumerate(source), args.max_frames or None), first, second,
+                    overlap=args.overlap_stages, name="video")  # fmt: skip
+    except Exception as err:
+        print(f"[video] stopped at frame {frames}: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    finally:
+        progress.close()
     if writer is not None:
         writer.release()
     npz = out.with_suffix(".npz")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 In = TypeVar("In")
@@ -39,13 +39,9 @@ class StagedRunner(Generic[In, Mid]):
         self.overlap = overlap
         self._handoff: queue.Queue = queue.Queue(maxsize=1)
         self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._first_loop, name=f"{name}-stage1", daemon=True)]
         if overlap:
-            self._threads = [
-                threading.Thread(target=self._first_loop, name=f"{name}-stage1", daemon=True),
-                threading.Thread(target=self._second_loop, name=f"{name}-stage2", daemon=True),
-            ]
-        else:
-            self._threads = [threading.Thread(target=self._serial_loop, name=f"{name}-inference", daemon=True)]
+            self._threads.append(threading.Thread(target=self._second_loop, name=f"{name}-stage2", daemon=True))
 
     def start(self) -> StagedRunner[In, Mid]:
         for thread in self._threads:
@@ -72,27 +68,24 @@ class StagedRunner(Generic[In, Mid]):
         except Exception as err:
             self._on_error(err)
 
-    def _serial_loop(self) -> None:
+    def _first_loop(self) -> None:
+        # serial: stage 2 right here; overlapped: hand the item to the stage-2 thread
+        deliver = self._hand_over if self.overlap else self._run_second
         while not self._stop.is_set():
             item = self._take(_POLL_S)
             if item is None:
                 continue
             mid = self._run_first(item)
             if mid is not None:
-                self._run_second(mid)
+                deliver(mid)
 
-    def _first_loop(self) -> None:
+    def _hand_over(self, mid: Mid) -> None:
         while not self._stop.is_set():
-            item = self._take(_POLL_S)
-            if item is None:
+            try:
+                self._handoff.put(mid, timeout=_POLL_S)
+                return
+            except queue.Full:
                 continue
-            mid = self._run_first(item)
-            while mid is not None and not self._stop.is_set():
-                try:
-                    self._handoff.put(mid, timeout=_POLL_S)
-                    break
-                except queue.Full:
-                    continue
 
     def _second_loop(self) -> None:
         while not self._stop.is_set():
@@ -101,3 +94,52 @@ class StagedRunner(Generic[In, Mid]):
             except queue.Empty:
                 continue
             self._run_second(mid)
+
+
+def run_through(
+    items: Iterable[In],
+    first: Callable[[In], Mid],
+    second: Callable[[Mid], None],
+    overlap: bool = True,
+    name: str = "fasthmr",
+) -> None:
+    """Every item of a finite sequence through both stages (offline tools, benchmarks); returns when the last one
+    has left stage 2, or raises the first exception either stage raised (the rest are then not run)."""
+    source = iter(items)
+    end = object()
+    lock = threading.Lock()
+    counts = {"taken": 0, "done": 0}
+    exhausted = threading.Event()
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def take(timeout: float):
+        if exhausted.is_set():
+            finished.wait(timeout)
+            return None
+        item = next(source, end)
+        with lock:
+            if item is end:
+                exhausted.set()
+                if counts["done"] == counts["taken"]:
+                    finished.set()
+                return None
+            counts["taken"] += 1
+        return item
+
+    def counted(mid: Mid) -> None:
+        second(mid)
+        with lock:
+            counts["done"] += 1
+            if exhausted.is_set() and counts["done"] == counts["taken"]:
+                finished.set()
+
+    def failed(err: BaseException) -> None:
+        errors.append(err)
+        finished.set()
+
+    runner = StagedRunner(take, first, counted, failed, overlap=overlap, name=name).start()
+    finished.wait()
+    runner.stop()
+    if errors:
+        raise errors[0]
