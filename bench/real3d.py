@@ -340,9 +340,10 @@ MESH_SCORING = "on mesh points matching the detector's keypoints"
 DETECTOR_SCORING = "on the detector's own keypoints"
 
 
-def pipeline_variants() -> list[tuple[str, dict[str, object]]]:
+def pipeline_variants(checkpoints: list[Path] | None = None) -> list[tuple[str, dict[str, object]]]:
     """(row label, flat settings): the embedded defaults with the decoder off and on, then, where the pipeline
-    has a `pose_source` setting, every other pose source the defaults do not already run."""
+    has a `pose_source` setting, every other pose source the defaults do not already run, then pose_source hmr
+    with each of `checkpoints` (e.g. an encoder fine-tuned elsewhere, beside the embedded one)."""
     from fasthmr_ros.perception.config import FLAT_NAMES, PipelineConfig
 
     default_source = ""
@@ -362,6 +363,12 @@ def pipeline_variants() -> list[tuple[str, dict[str, object]]]:
             variants.append(
                 (f"pipeline, pose_source {source}, decoder {'on' if decoder else 'off'}",
                  {"pose_source": source, "decoder": decoder})
+            )  # fmt: skip
+    for path in checkpoints or []:
+        for decoder in (False, True):
+            variants.append(
+                (f"pipeline, pose_source hmr, weights {path.name}, decoder {'on' if decoder else 'off'}",
+                 {"pose_source": "hmr", "checkpoint": str(path), "decoder": decoder})
             )  # fmt: skip
     return variants
 
@@ -545,6 +552,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the pipeline")
     parser.add_argument("--refresh", action="store_true", help="recompute the cached 2D detections")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the pipeline rows (GT and baselines only)")
+    parser.add_argument("--checkpoint", type=Path, nargs="+", default=[],
+                        help="also score pose_source hmr with these encoder weights")  # fmt: skip
+    parser.add_argument("--only", default="", help="pipeline rows whose label holds this text (default: all)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     fetch([CALIBRATION, *(clip_name(v) for v in VIEWS)])
@@ -588,8 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         answers: list[Answers] = []
         if not args.no_pipeline:
             images = read_frames(view, args.frames)
-            for label, flat in pipeline_variants():
-                if label in failed:
+            for label, flat in pipeline_variants(args.checkpoint):
+                if label in failed or args.only not in label:
                     continue
                 try:
                     answer = run_pipeline(label, flat, images, cam.K, gt.camera[view], args.threads)

@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fasthmr_ros.training.train_hmr",
         "train the HMR model on rendered synthetic people (makes the embedded demo model)",
     ),
+    "label-footage": (
+        "fasthmr_ros.training.pseudo_labels",
+        "pseudo-labelled person crops from real videos (the landmark pose source as labeller), for fine-tuning",
+    ),
     "train-decoder": (
         "fasthmr_ros.training.train_decoder",
         "train the streaming diffusion decoder (AMASS .npz or synthetic)",

@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--run-dir", default=None, help="checkpoints and log (default <cache>/train_<config>)")
     parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
+    parser.add_argument("--init", default=None, help="start from these weights (a Lightning-layout checkpoint such as "
+                        "data/hmr/demo_micro.ckpt) instead of from scratch: fine-tuning")  # fmt: skip
+    parser.add_argument("--real-data", default=None, help="pseudo-labelled real people (`fasthmr label-footage`) mixed "
+                        "into every batch")  # fmt: skip
+    parser.add_argument("--real-fraction", type=float, default=0.5, help="share of each batch from --real-data")
+    parser.add_argument("--real-flip", type=float, default=0.5, help="chance of mirroring a real entry (default 0.5)")
     parser.add_argument("--export", default=None, help="exported weights (default data/hmr/demo_micro.ckpt for micro; "
                         "the JSON description goes next to it)")  # fmt: skip
 
@@ -163,12 +169,19 @@ def train(args: argparse.Namespace) -> dict:
 
     from fasthmr_ros.model.hmr2 import HMR2
     from fasthmr_ros.runtime.body_files import load_body_model
+    from fasthmr_ros.runtime.checkpoint import read_checkpoint
     from fasthmr_ros.runtime.demo_model import DESCRIPTION, WEIGHTS_LABEL
-    from fasthmr_ros.training.hmr_data import make_batch
+    from fasthmr_ros.training.hmr_data import concat_batches, make_batch
     from fasthmr_ros.training.hmr_losses import LossWeights, hmr_losses
+    from fasthmr_ros.training.synth.dataset import SynthSet
 
     if args.batch_size <= 0 or args.minutes <= 0:
         raise ValueError("--batch-size and --minutes must be positive")
+    real = SynthSet.load(args.real_data) if args.real_data else None
+    real_per_batch = round(args.real_fraction * args.batch_size) if real is not None else 0
+    if real is not None and not 0 < real_per_batch < args.batch_size:
+        raise ValueError(f"--real-fraction {args.real_fraction} leaves no real or no synthetic frame in a batch of "
+                         f"{args.batch_size}")  # fmt: skip
     torch.set_num_threads(args.threads)
     data_path, run_dir, export_path = _default_paths(args)
     dataset = ensure_dataset(data_path, args.samples, args.seed)
@@ -191,6 +204,10 @@ def train(args: argparse.Namespace) -> dict:
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
         print(f"resumed {last} at step {state['step']} ({state['elapsed_s'] / 60:.1f} min done)")
+    elif args.init:
+        # fine-tuning: the checkpoint's own mean parameters and position codes stay
+        model.load_state_dict({key: value.float() for key, value in read_checkpoint(args.init).items()})
+        print(f"fine-tuning from {args.init}")
     else:
         with torch.no_grad():
             for name, value in mean_parameters(dataset, train_idx).items():
@@ -207,7 +224,8 @@ def train(args: argparse.Namespace) -> dict:
         partial.replace(last)
 
     budget_s = args.minutes * 60.0
-    per_epoch = len(train_idx) // args.batch_size
+    synth_per_batch = args.batch_size - real_per_batch
+    per_epoch = len(train_idx) // synth_per_batch
     weights = LossWeights()
     model.train()
     bar = tqdm(initial=state["step"], unit="step", mininterval=5, desc="train")
@@ -225,8 +243,12 @@ def train(args: argparse.Namespace) -> dict:
             break
         epoch, position = divmod(step, per_epoch)
         order = np.random.default_rng((args.seed, epoch)).permutation(train_idx)
-        chunk = order[position * args.batch_size : (position + 1) * args.batch_size]
-        batch = make_batch(dataset, chunk, np.random.default_rng((args.seed, epoch, position)))
+        chunk = order[position * synth_per_batch : (position + 1) * synth_per_batch]
+        rng = np.random.default_rng((args.seed, epoch, position))
+        batch = make_batch(dataset, chunk, rng)
+        if real is not None:
+            picked = rng.choice(len(real), real_per_batch, replace=len(real) < real_per_batch)
+            batch = concat_batches(batch, make_batch(real, picked, rng, flip_prob=args.real_flip))
         lr = learning_rate(args.lr, step, progress)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -253,6 +275,10 @@ def train(args: argparse.Namespace) -> dict:
     save_checkpoint()
     val = validate(model, body, dataset, val_idx)
     history = state["history"]
+    real_meta = None
+    if real is not None:
+        real_meta = {"file": Path(args.real_data).name, "meta": real.meta, "per_batch": real_per_batch,
+                     "flip": args.real_flip}  # fmt: skip
     meta = {
         "description": DESCRIPTION,
         "weights_label": WEIGHTS_LABEL,
@@ -263,6 +289,8 @@ def train(args: argparse.Namespace) -> dict:
         "training": {
             "data": data_path.name,
             "data_meta": dataset.meta,
+            "init": Path(args.init).name if args.init else None,
+            "real_data": real_meta,
             "frames": len(train_idx),
             "steps": state["step"],
             "batch_size": args.batch_size,
