@@ -365,10 +365,13 @@ def pipeline_variants(checkpoints: list[Path] | None = None) -> list[tuple[str, 
                  {"pose_source": source, "decoder": decoder})
             )  # fmt: skip
     for path in checkpoints or []:
+        from fasthmr_ros.runtime.checkpoint import infer_config_name, read_checkpoint
+
+        config = infer_config_name(read_checkpoint(path)) or "vit_h"
         for decoder in (False, True):
             variants.append(
                 (f"pipeline, pose_source hmr, weights {path.name}, decoder {'on' if decoder else 'off'}",
-                 {"pose_source": "hmr", "checkpoint": str(path), "decoder": decoder})
+                 {"pose_source": "hmr", "checkpoint": str(path), "model_config": config, "decoder": decoder})
             )  # fmt: skip
     return variants
 

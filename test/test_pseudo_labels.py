@@ -98,11 +98,17 @@ def test_fine_tuning_mixes_real_people_into_every_batch(real_set, synth_set, tmp
     assert cli_main([*base, "--max-steps", "2", "--export", str(tmp_path / "start.ckpt")]) == 0
     start = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
     tuned = [*base, "--run-dir", str(tmp_path / "tuned"), "--export", str(tmp_path / "tuned.ckpt"),
-             "--init", str(tmp_path / "start.ckpt"), "--real-data", str(path), "--max-steps", "2"]  # fmt: skip
+             "--init", str(tmp_path / "start.ckpt"), "--real-data", str(path), "--max-steps", "2",
+             "--real-every", "2"]  # fmt: skip
     assert cli_main(tuned) == 0
     meta = json.loads((tmp_path / "tuned.json").read_text())
     assert meta["training"]["init"] == "start.ckpt"
-    assert meta["training"]["real_data"]["per_batch"] == 2
+    real = meta["training"]["real_data"]
+    assert real["per_batch"] == 2 and real["held_out"] == round(0.2 * len(SynthSet.load(path)))
+    # held-out real people checked at the start and every --real-every steps; the export is the best check
+    assert [check["step"] for check in real["checks"]] == [0, 2]
+    best = min(real["checks"], key=lambda check: check["mpjpe_mm"])
+    assert real["exported_step"] == best["step"]
     # it started from the given weights (float16 as exported), not from scratch, and then moved
     saved = torch.load(tmp_path / "tuned" / "last.pt", weights_only=False)["model"]
     key = "smpl_head.init_cam"

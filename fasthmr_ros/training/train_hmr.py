@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real-data", default=None, help="pseudo-labelled real people (`fasthmr label-footage`) mixed "
                         "into every batch")  # fmt: skip
     parser.add_argument("--real-fraction", type=float, default=0.5, help="share of each batch from --real-data")
+    parser.add_argument("--real-holdout", type=float, default=0.2, help="share of --real-data (its last entries, i.e. "
+                        "the end of the last clip) held out; the export is the step that fits them best")  # fmt: skip
+    parser.add_argument("--real-every", type=int, default=250, help="steps between checks on the held-out real set")
     parser.add_argument("--real-flip", type=float, default=0.5, help="chance of mirroring a real entry (default 0.5)")
     parser.add_argument("--export", default=None, help="exported weights (default data/hmr/demo_micro.ckpt for micro; "
                         "the JSON description goes next to it)")  # fmt: skip
@@ -182,6 +185,11 @@ def train(args: argparse.Namespace) -> dict:
     if real is not None and not 0 < real_per_batch < args.batch_size:
         raise ValueError(f"--real-fraction {args.real_fraction} leaves no real or no synthetic frame in a batch of "
                          f"{args.batch_size}")  # fmt: skip
+    real_held = round(args.real_holdout * len(real)) if real is not None else 0
+    real_train = np.arange(len(real) - real_held) if real is not None else np.arange(0)
+    real_val = np.arange(len(real) - real_held, len(real)) if real is not None else np.arange(0)
+    if real is not None and len(real_train) == 0:
+        raise ValueError(f"--real-holdout {args.real_holdout} leaves no real entry to train on")
     torch.set_num_threads(args.threads)
     data_path, run_dir, export_path = _default_paths(args)
     dataset = ensure_dataset(data_path, args.samples, args.seed)
@@ -223,6 +231,21 @@ def train(args: argparse.Namespace) -> dict:
         torch.save(payload, partial)
         partial.replace(last)
 
+    best_state: dict | None = None
+
+    def check_real() -> None:
+        # early stopping on held-out real people: with a few hundred real crops the fit to them peaks and then
+        # falls while the training loss keeps dropping
+        nonlocal best_state
+        if real is None or not len(real_val):
+            return
+        held = validate(model, body, real, real_val)["mpjpe_mm"]
+        state.setdefault("real_checks", []).append({"step": state["step"], "mpjpe_mm": round(held, 2)})
+        if held < state.get("best_real_mpjpe_mm", float("inf")):
+            state["best_real_mpjpe_mm"], state["best_real_step"] = held, state["step"]
+            best_state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+    check_real()  # the starting weights too: the export never fits the held-out people worse than they did
     budget_s = args.minutes * 60.0
     synth_per_batch = args.batch_size - real_per_batch
     per_epoch = len(train_idx) // synth_per_batch
@@ -247,7 +270,7 @@ def train(args: argparse.Namespace) -> dict:
         rng = np.random.default_rng((args.seed, epoch, position))
         batch = make_batch(dataset, chunk, rng)
         if real is not None:
-            picked = rng.choice(len(real), real_per_batch, replace=len(real) < real_per_batch)
+            picked = rng.choice(real_train, real_per_batch, replace=len(real_train) < real_per_batch)
             batch = concat_batches(batch, make_batch(real, picked, rng, flip_prob=args.real_flip))
         lr = learning_rate(args.lr, step, progress)
         for group in optimizer.param_groups:
@@ -268,17 +291,22 @@ def train(args: argparse.Namespace) -> dict:
                                      "lr": lr, **averaged})  # fmt: skip
             bar.set_postfix(loss=f"{averaged['loss']:.3f}", mpjpe=f"{averaged['mpjpe_mm']:.0f}mm")
             window, window_n = {}, 0
+        if state["step"] % args.real_every == 0:
+            check_real()
         if time.perf_counter() - saved_at > CHECKPOINT_EVERY_S:
             save_checkpoint()
             saved_at = time.perf_counter()
     bar.close()
     save_checkpoint()
+    if best_state is not None:
+        model.load_state_dict(best_state)
     val = validate(model, body, dataset, val_idx)
     history = state["history"]
     real_meta = None
     if real is not None:
         real_meta = {"file": Path(args.real_data).name, "meta": real.meta, "per_batch": real_per_batch,
-                     "flip": args.real_flip}  # fmt: skip
+                     "flip": args.real_flip, "held_out": real_held, "checks": state.get("real_checks", []),
+                     "exported_step": state.get("best_real_step")}  # fmt: skip
     meta = {
         "description": DESCRIPTION,
         "weights_label": WEIGHTS_LABEL,
