@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         index = -1
         started = time.monotonic()
         skipped_overlays = 0
+        dropped_frames = 0
         result = None
         while True:
             while len(pending) < max(args.in_flight, 1) and not (total and index + 1 >= total):
@@ -133,8 +134,11 @@ def run(args: argparse.Namespace) -> int:
 
             def answered(key=key) -> bool:
                 # the node draws overlays for its newest result only: a later frame's overlay means this one's
-                # was skipped (counted below), not that it is still coming
-                return key in meshes and (key in overlays or any(other > key for other in overlays))
+                # was skipped (counted below), not that it is still coming; likewise a later frame's meshes
+                # before this one's mean the node dropped this frame (newest-frame-only input)
+                if key not in meshes:
+                    return any(other > key for other in meshes)
+                return key in overlays or any(other > key for other in overlays)
 
             if not spin_until(answered, args.timeout):
                 print(f"[demo] no answer for frame {frame_index} within {args.timeout:.0f} s; skipping it",
@@ -142,6 +146,11 @@ def run(args: argparse.Namespace) -> int:
                 pending.popleft()
                 continue
             pending.popleft()
+            if key not in meshes:
+                dropped_frames += 1
+                if writer is not None:
+                    writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))  # keeps the video's timing
+                continue
             latencies.append(time.monotonic() - sent)
             result = meshes.pop(key)
             people_counts.append(len(result.humans))
@@ -169,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
             "frames_per_second": len(people_counts) / elapsed if elapsed > 0 else 0.0,
             "frames_in_flight": args.in_flight,
             "overlay_frames_skipped": skipped_overlays,  # written without meshes: the node's overlay skipped them
+            "frames_dropped_by_node": dropped_frames,  # never answered: a newer frame overtook them in the node
             "weights": weights,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
