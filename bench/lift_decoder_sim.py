@@ -4,12 +4,14 @@ MediaPipe-like errors, partly persistent over frames (training/lift_errors.py) -
 a decoder, online -> scored against the true motion on the 12 limb landmarks (mean shape, hip-centred). No
 footage, so the decoder for the landmark source can be chosen without the real-footage benchmark.
 
-    python -m bench.lift_decoder_sim [--decoder PATH ...] [--clips 24] [--seconds 6] [--fps 30 60]
+    python -m bench.lift_decoder_sim [--decoder PATH ...] [--lookahead K ...] [--strength S ...] [--steps N ...]
+                                     [--window W ...] [--clips 24] [--seconds 6] [--fps 30 60]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 
 from fasthmr_ros.model.body_points import BodyLandmarks
 from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, LIMB_LANDMARKS
+from fasthmr_ros.perception.config import DecoderSettings
 from fasthmr_ros.perception.decoder_stream import StreamingDecoder
 from fasthmr_ros.runtime.body_files import load_body_model
 from fasthmr_ros.runtime.decoder_files import load_decoder
@@ -59,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decoder", nargs="+", default=[""], help="decoder files ('' = the embedded one)")
     parser.add_argument("--lookahead", type=int, nargs="+", default=[0])
+    lift_default = DecoderSettings().lift_strength
+    parser.add_argument(
+        "--strength",
+        type=float,
+        nargs="+",
+        default=sorted({1.0, lift_default}, reverse=True),
+        help=f"share of the correction applied (the pipeline's default for the lift: {lift_default:g})",
+    )
+    parser.add_argument("--window", type=int, nargs="+", default=[0], help="frames (0 = the decoder's own)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[0], help="denoising steps (0 = the decoder's own)")
     parser.add_argument("--clips", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--fps", type=float, nargs="+", default=[30.0, 60.0])
@@ -85,8 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             for path in args.decoder:
                 model = load_decoder(path or None)
                 for lookahead in args.lookahead:
-                    refined = online(StreamingDecoder(model, lookahead=lookahead), lifted)
-                    rows[f"decoder {path or 'embedded'}, look-ahead {lookahead}"] = limb_points(body, refined)
+                    for window, steps, strength in itertools.product(args.window, args.steps, args.strength):
+                        decoder = StreamingDecoder(
+                            model, lookahead=lookahead, window=window or None, steps=steps or None, strength=strength
+                        )
+                        name = f"decoder {path or 'embedded'}, look-ahead {lookahead}"
+                        name += f", window {window}" * bool(window) + f", steps {steps}" * bool(steps)
+                        name += f", strength {strength:g}" * (strength != 1)
+                        rows[name] = limb_points(body, online(decoder, lifted))
         print(f"\n{fps:.0f} fps, {len(clips)} clips x {frames} frames (mm)")
         for name, pred in rows.items():
             figures = ", ".join(f"{k} {v:.1f}" for k, v in scores(pred, true).items())

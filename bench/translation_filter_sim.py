@@ -7,7 +7,7 @@ noise of `--noise` x the depth (3% default: the landmark source's frame-to-frame
 Sports2D clip, second differences of the per-frame depth, decoder off). Printed per frame rate and setting: depth
 RMSE against the truth and the mean |frame-to-frame depth change| (the benchmark's "root dz").
 
-    python -m bench.translation_filter_sim [--noise 0.03] [--fps 30 60]
+    python -m bench.translation_filter_sim [--noise 0.03] [--fps 30 60] [--lateral 0.006 0.003 ...]
 """
 
 from __future__ import annotations
@@ -38,6 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, nargs="+", default=[30.0, 60.0])
     parser.add_argument("--tracks", type=int, default=80)
     parser.add_argument("--acceleration", type=float, nargs="+", default=[0.008, 0.004, 0.002, 0.001, 0.0005])
+    parser.add_argument(
+        "--lateral",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also score the image-plane axes with these lateral settings (per metre of depth)",
+    )
+    parser.add_argument(
+        "--lateral-noise",
+        type=float,
+        default=0.005,
+        help="per-frame noise of the direction x/z (Sports2D / vtest, decoder on: 0.003-0.006)",
+    )
     args = parser.parse_args(argv)
     default = TrackHistory().noise
     print(f"defaults: {default}")
@@ -59,7 +72,33 @@ def main(argv: list[str] | None = None) -> int:
             mark = " (default)" if acceleration == default.acceleration else ""
             print(f"  acceleration {acceleration:<7g} m/frame^2: depth RMSE {1000 * np.mean(rmse):6.1f} mm, "
                   f"|dz| {1000 * np.mean(dz):5.1f} mm/frame{mark}")  # fmt: skip
+        if args.lateral:
+            lateral_rows(args, default, fps, truths, measured, rng)
     return 0
+
+
+def lateral_rows(args: argparse.Namespace, default: TranslationNoise, fps: float, truths: list[np.ndarray],
+                 measured_depth: list[np.ndarray], rng: np.random.Generator) -> None:  # fmt: skip
+    """The image-plane axes: the same people also walk across (the same velocity model, from +-1.5 m), the 2D
+    landmarks fix their direction x/z to `--lateral-noise` per frame and the depth is measured as above, so each
+    measurement lies on its measured ray at the measured depth. Scored: RMSE of x (m) and of the direction x/z."""
+    across = [walking_depth(rng, len(z), fps) - 4.25 + rng.uniform(-1.5, 1.5) for z in truths]
+    directions = [x / z for x, z in zip(across, truths, strict=True)]
+    seen = [d + args.lateral_noise * rng.normal(size=len(d)) for d in directions]
+    raw = np.mean([np.sqrt(np.mean((a * m - x) ** 2)) for a, m, x in zip(seen, measured_depth, across, strict=True)])
+    print(f"  lateral, direction noise {args.lateral_noise:g}: unfiltered x RMSE {1000 * raw:.0f} mm")
+    for lateral, rays in [(value, True) for value in args.lateral] + [(default.lateral, False)]:
+        noise = TranslationNoise(lateral, default.depth, default.acceleration, rays=rays)
+        x_rmse, d_rmse = [], []
+        for a, m, x, d in zip(seen, measured_depth, across, directions, strict=True):
+            points = np.stack([a * m, np.zeros_like(m), m], 1)
+            kalman = Kalman(points[0], noise)
+            out = np.array([kalman.update(point) for point in points[1:]])
+            x_rmse.append(np.sqrt(np.mean((out[:, 0] - x[1:]) ** 2)))
+            d_rmse.append(np.sqrt(np.mean((out[:, 0] / out[:, 2] - d[1:]) ** 2)))
+        mark = " (default)" if (lateral, rays) == (default.lateral, default.rays) else ""
+        print(f"    lateral {lateral:<6g} {'rays' if rays else 'x, y, z'}: x RMSE {1000 * np.mean(x_rmse):5.1f} mm, "
+              f"direction RMSE {1000 * np.mean(d_rmse):5.2f} mrad{mark}")  # fmt: skip
 
 
 if __name__ == "__main__":

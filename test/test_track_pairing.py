@@ -14,7 +14,7 @@ from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, NUM_LANDMARKS
 from fasthmr_ros.perception.config import PipelineConfig
 from fasthmr_ros.perception.masks import PersonDetection
 from fasthmr_ros.perception.pipeline import Pipeline
-from fasthmr_ros.perception.track_state import TrackHistory
+from fasthmr_ros.perception.track_state import TrackHistory, TranslationNoise
 from fasthmr_ros.perception.types import Frame
 from fasthmr_ros.training.lift_data import make_samples
 
@@ -76,11 +76,31 @@ def test_translation_filter_smooths_depth_and_keeps_up() -> None:
     truth = np.stack([np.linspace(0, 1.0, 90), np.zeros(90), np.linspace(3.0, 4.5, 90)], 1)  # walking away
     noisy = truth + rng.normal(0, 1, truth.shape) * np.array([0.01, 0.01, 0.09])
     det = PersonDetection(np.zeros(4, np.float32), 1.0)
-    smooth = np.stack([history.add(1, f, det, np.zeros(10), noisy[f], K).translation for f in range(90)])
-    plain = np.stack([raw.add(1, f, det, np.zeros(10), noisy[f], K).translation for f in range(90)])
+    smooth = np.stack([history.place(1, history.add(1, f, det, np.zeros(10), noisy[f], K)) for f in range(90)])
+    plain = np.stack([raw.place(1, raw.add(1, f, det, np.zeros(10), noisy[f], K)) for f in range(90)])
     assert np.allclose(plain, noisy)
     step_raw = np.abs(np.diff(plain[:, 2])).mean()
     step_smooth = np.abs(np.diff(smooth[:, 2])).mean()
     assert step_smooth < 0.25 * step_raw, (step_smooth, step_raw)
     # it follows the motion: after settling, the depth error is below the measurement noise
     assert np.abs(smooth[30:, 2] - truth[30:, 2]).mean() < 0.5 * np.abs(noisy[30:, 2] - truth[30:, 2]).mean()
+
+
+def test_translation_filter_keeps_a_person_on_the_image_ray() -> None:
+    """Monocular depth noise moves a measurement along its camera ray; filtered on rays (x/z, y/z, z) the published
+    person stays on the ray the image shows, where an x, y, z filter passes the depth noise on as x noise."""
+    rng = np.random.default_rng(1)
+    frames = 120
+    direction = np.stack([np.linspace(-0.3, 0.3, frames), np.full(frames, 0.1), np.ones(frames)], 1)  # walks across
+    depth = 4.0
+    measured = direction * (depth * (1 + 0.04 * rng.normal(size=frames)))[:, None]  # 4% depth noise, exact ray
+    det = PersonDetection(np.zeros(4, np.float32), 1.0)
+    out = {}
+    for rays in (True, False):
+        history = TrackHistory(lookahead=0, smooth=True, noise=TranslationNoise(rays=rays))
+        out[rays] = np.stack([history.place(1, history.add(1, f, det, np.zeros(10), measured[f], K))
+                              for f in range(frames)])  # fmt: skip
+    ray_error = {r: np.abs(t[20:, 0] / t[20:, 2] - direction[20:, 0]).mean() for r, t in out.items()}
+    depth_error = {r: np.abs(t[20:, 2] - depth).mean() for r, t in out.items()}
+    assert ray_error[True] < 0.3 * ray_error[False], ray_error
+    assert depth_error[True] < 1.2 * depth_error[False], depth_error

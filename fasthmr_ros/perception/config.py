@@ -27,6 +27,10 @@ class DecoderSettings:
     model: str = ""  # "" = the embedded decoder
     window: int = 0  # frames; 0 = the decoder's trained default
     lookahead: int = 0  # frames of delay accepted for smoother output
+    # pose_source landmarks: share of the decoder's correction applied (0..1). The embedded decoder learnt HMR's
+    # errors, not the lift's; on simulated lift sequences (bench.lift_decoder_sim) 0.8 kept its Accel err within
+    # 1.5x of the full correction's at 30 and 60 fps and won back about half of the PA-MPJPE it cost
+    lift_strength: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,10 @@ class PipelineConfig:
             is_int = isinstance(default, int) and not isinstance(default, bool)
             if is_int and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
+            if isinstance(default, float):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"{name} must be a number, got {value!r}")
+                value = float(value)
             if isinstance(default, str) and not isinstance(value, str):
                 raise ValueError(f"{name} must be a string, got {value!r}")
             path = FLAT_NAMES[name]
@@ -106,6 +114,7 @@ FLAT_NAMES: dict[str, str] = {
     "decoder_model": "decoder.model",
     "decoder_window": "decoder.window",
     "decoder_lookahead": "decoder.lookahead",
+    "decoder_lift_strength": "decoder.lift_strength",
     "max_people": "max_people",
 }
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from fasthmr_ros.model.decoder import DiffusionDecoder
-from fasthmr_ros.model.rotation import rot6d_to_rotmat
+from fasthmr_ros.model.rotation import rot6d_to_rotmat, rotmat_to_rot6d
 from fasthmr_ros.model.skeleton import NUM_JOINTS
 from fasthmr_ros.runtime.decoder_files import load_decoder
 
@@ -30,6 +30,11 @@ class StreamingDecoder:
     returns the refined pose of frame t - lookahead for each (while fewer than lookahead + 1 frames have arrived, the
     oldest frame of the track). Unknown ids start a fresh, empty window; reset(track_id) forgets a lost track.
 
+    strength: the share of the decoder's correction applied, 0..1 (1 = its answer; 0 = the per-frame estimate): the
+    output is the 6D blend (1 - strength) * estimate + strength * answer, back to a rotation by Gram-Schmidt. For a
+    pose source whose errors differ from those the decoder was trained on (the landmark lift), a partial correction
+    can keep more of the per-frame accuracy while still smoothing.
+
     sample_noise: False (default) starts denoising from x_T = 0, the mean of the noise distribution, which measured
     smoother than drawing x_T (docs/decoder.md); True draws x_T ~ N(0, I) per frame from a `seed`ed
     generator (each frame keeps its draw while it stays in the window).
@@ -39,6 +44,7 @@ class StreamingDecoder:
     lookahead: int = 0
     window: int | None = None
     steps: int | None = None
+    strength: float = 1.0
     sample_noise: bool = False
     seed: int = 0
     device: str | torch.device = "cpu"
@@ -54,6 +60,8 @@ class StreamingDecoder:
             raise ValueError(f"window must be in 1..{config.window} for this decoder, got {self.window}")
         if not 0 <= self.lookahead <= config.max_lookahead:
             raise ValueError(f"lookahead must be in 0..{config.max_lookahead} for this decoder, got {self.lookahead}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"strength must be in 0..1, got {self.strength}")
         self._generator = torch.Generator().manual_seed(self.seed)
 
     @property
@@ -127,4 +135,8 @@ class StreamingDecoder:
         x0 = self.model.denoise(cond_batch, noise_batch, lengths, effective, token_batch, self.steps, out_index)
         rows = torch.arange(len(ids), device=device)
         reference = rot6d_to_rotmat(cond_batch[rows, out_index].unflatten(-1, (NUM_JOINTS, 6)))
-        return self.model.decode_target(x0[:, 0], reference).to(rotmats.dtype)
+        refined = self.model.decode_target(x0[:, 0], reference)
+        if self.strength != 1.0:
+            blend = (1.0 - self.strength) * rotmat_to_rot6d(reference) + self.strength * rotmat_to_rot6d(refined)
+            refined = rot6d_to_rotmat(blend)
+        return refined.to(rotmats.dtype)

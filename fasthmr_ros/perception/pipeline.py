@@ -134,10 +134,16 @@ class Pipeline:
                 model=load_decoder(config.decoder.model or None),
                 window=config.decoder.window or None,
                 lookahead=config.decoder.lookahead,
+                strength=config.decoder.lift_strength if self.pose_source == "landmarks" else 1.0,
                 device=self.device,
             )
         self.lookahead = config.decoder.lookahead if self.decoder is not None else 0
         self.history = TrackHistory(lookahead=self.lookahead, smooth=self.decoder is not None)
+        # The lift's translation puts ITS per-frame pose and shape on the 2D landmarks; the decoder then changes the
+        # pose (orientation included) and the history the shape, which moves the published body off the person in
+        # the image. So the landmark source re-solves the image-plane position for the published pose and shape
+        # (keeping the lift's depth, see LandmarkLift.place) before the translation filter.
+        self.replace_translation = self.lift is not None and self.decoder is not None
         self.non_finite_people = 0  # people dropped because the model gave NaN/inf for them
         self._frame = -1
         self.settings = {
@@ -147,6 +153,7 @@ class Pipeline:
             "backend": backend_text,
             "decoder": self.decoder.model.description if self.decoder is not None else "off",
             "decoder_lookahead_frames": str(self.lookahead),
+            "decoder_strength": f"{self.decoder.strength:g}" if self.decoder is not None else "off",
             "mask_backend": config.masks.backend
             + (f" ({mask_options['runtime']})" if "runtime" in mask_options else ""),
             "max_people": str(config.max_people),
@@ -246,6 +253,15 @@ class Pipeline:
         rows = torch.as_tensor([n for n, _ in chosen], dtype=torch.long, device=rotmats.device)
         rot = rotmats[rows]
         betas_t = torch.as_tensor(np.stack([obs.betas for _, obs in chosen]), device=self.device)
+        measured = [obs.translation for _, obs in chosen]
+        if self.replace_translation and self.lift is not None:
+            keypoints = np.stack([obs.detection.keypoints for _, obs in chosen]).astype(np.float32)
+            ks = np.stack([obs.camera_matrix for _, obs in chosen])
+            depth = np.array([t[2] for t in measured])
+            resolved, placed = self.lift.place(keypoints, rot, betas_t, ks, depth=depth)
+            # where the published pose cannot be placed (too few points), the lift's own translation stays
+            measured = [resolved[i] if placed[i] else t for i, t in enumerate(measured)]
+        translations = [self.history.place(track_ids[n], obs, measured[i]) for i, (n, obs) in enumerate(chosen)]
         body = self.body(rot[:, :1], rot[:, 1:], betas_t)
         lap("body")
         vertices = body.vertices.float().cpu().numpy()
@@ -253,7 +269,7 @@ class Pipeline:
         axis_angle = rotmat_to_axis_angle(rot.cpu()).numpy().reshape(len(chosen), 24 * 3)
         dropped = 0
         for i, (n, obs) in enumerate(chosen):
-            det, translation = obs.detection, obs.translation
+            det, translation = obs.detection, translations[i]
             joints_cam = joints[i] + translation
             vertices_cam = vertices[i] + translation
             finite_i = (np.isfinite(joints_cam).all() and np.isfinite(vertices_cam).all()

@@ -6,6 +6,10 @@ The decoder answers for a track's observation `lookahead` steps back in that tra
 observation's box, shape and translation go with it, and it is published only when it belongs to the frame
 `lookahead` processed frames ago (a track that missed frames in between waits instead of taking another frame's
 facts).
+
+The translation is filtered when an observation is published (place()), not when it arrives: the landmark source
+re-solves it then from the pose the decoder published, so the filter sees translations that belong to the
+published bodies.
 """
 
 from __future__ import annotations
@@ -26,34 +30,59 @@ class TranslationNoise:
     lateral: float = 0.006  # per metre of depth, x and y
     depth: float = 0.05  # per metre of depth, z
     acceleration: float = 0.004  # m / frame^2
+    rays: bool = True  # filter (x/z, y/z, z) rather than (x, y, z); see _Kalman
 
 
 class _Kalman:
-    """Constant velocity on each axis: state (position, velocity), piecewise-constant white acceleration."""
+    """Constant velocity on each axis: state (position, velocity), piecewise-constant white acceleration.
+
+    With noise.rays the axes are the direction to the person, x/z and y/z (what the 2D landmarks fix well), and the
+    depth z (what they fix poorly): a monocular depth error moves the measurement along the camera ray, so on x, y,
+    z axes it also shows as x noise for a person off the image centre (Sports2D's walkers, per frame: x 1.6%, y 0.6%
+    of the depth), which a filter trusting x as a lateral position passes on. On rays the depth noise is filtered
+    where it is, and the filtered person stays on the ray the image shows."""
 
     def __init__(self, first: np.ndarray, noise: TranslationNoise) -> None:
         self.noise = noise
-        self.x = np.stack([first, np.zeros(3)], 1)  # (3 axes, 2)
+        state = self._to_state(first)
+        self.x = np.stack([state, np.zeros(3)], 1)  # (3 axes, 2)
         r = self._measurement_var(first)
-        self.p = np.stack([np.diag([v, 1e-2]) for v in r])  # (3,2,2)
+        self.p = np.stack([np.diag([v, 1e-2 * u]) for v, u in zip(r, self._axis_scale(first), strict=True)])
+
+    def _axis_scale(self, t: np.ndarray) -> np.ndarray:
+        """Squared size of one metre on each state axis at t (1 / z^2 for a direction, 1 for a position)."""
+        depth = max(float(t[2]), 0.3)
+        return np.array([depth**-2, depth**-2, 1.0]) if self.noise.rays else np.ones(3)
+
+    def _to_state(self, t: np.ndarray) -> np.ndarray:
+        if not self.noise.rays:
+            return np.asarray(t, np.float64)
+        depth = max(float(t[2]), 0.3)
+        return np.array([t[0] / depth, t[1] / depth, float(t[2])])
+
+    def _from_state(self, s: np.ndarray) -> np.ndarray:
+        return np.array([s[0] * s[2], s[1] * s[2], s[2]]) if self.noise.rays else s.copy()
 
     def _measurement_var(self, t: np.ndarray) -> np.ndarray:
         depth = max(float(t[2]), 0.3)
         n = self.noise
-        return np.array([(n.lateral * depth) ** 2, (n.lateral * depth) ** 2, (n.depth * depth) ** 2])
+        var = np.array([(n.lateral * depth) ** 2, (n.lateral * depth) ** 2, (n.depth * depth) ** 2])
+        return var * self._axis_scale(t)
 
     def update(self, measured: np.ndarray, steps: int = 1) -> np.ndarray:
         f = np.array([[1.0, steps], [0.0, 1.0]])
         g = np.array([0.5 * steps**2, steps])
-        q = np.outer(g, g) * self.noise.acceleration**2
+        scale = self._axis_scale(self._from_state(self.x[:, 0]))
         r = self._measurement_var(measured)
+        z = self._to_state(measured)
         for axis in range(3):
+            q = np.outer(g, g) * self.noise.acceleration**2 * scale[axis]
             x = f @ self.x[axis]
             p = f @ self.p[axis] @ f.T + q
             gain = p[:, 0] / (p[0, 0] + r[axis])
-            self.x[axis] = x + gain * (measured[axis] - x[0])
+            self.x[axis] = x + gain * (z[axis] - x[0])
             self.p[axis] = p - np.outer(gain, p[0])
-        return self.x[:, 0].copy()
+        return self._from_state(self.x[:, 0])
 
 
 @dataclass
@@ -61,7 +90,7 @@ class Observation:
     frame: int
     detection: PersonDetection
     betas: np.ndarray  # the track's shape estimate at this frame
-    translation: np.ndarray  # (3,) camera frame, metres (filtered when smoothing)
+    translation: np.ndarray  # (3,) camera frame, metres: as measured until place(), then as published
     camera_matrix: np.ndarray
 
 
@@ -69,6 +98,7 @@ class Observation:
 class _Track:
     observations: deque
     kalman: _Kalman | None = None
+    placed_frame: int | None = None  # frame of the last observation place() filtered
     betas_sum: np.ndarray | None = None
     count: int = 0
 
@@ -86,22 +116,18 @@ class TrackHistory:
 
     def add(self, track_id: int, frame: int, detection: PersonDetection, betas: np.ndarray,
             translation: np.ndarray, camera_matrix: np.ndarray) -> Observation:  # fmt: skip
+        """Keeps one observation (translation as measured; shape averaged over the track when smoothing)."""
         track = self._tracks.get(track_id)
         if track is None:
             track = self._tracks[track_id] = _Track(deque(maxlen=self.lookahead + 1))
-        translation = np.asarray(translation, np.float64)
         betas = np.asarray(betas, np.float64)
         if self.smooth:
-            if track.kalman is None:
-                track.kalman = _Kalman(translation, self.noise)
-                track.betas_sum = np.zeros_like(betas)
-            else:
-                gap = frame - track.observations[-1].frame if track.observations else 1
-                translation = track.kalman.update(translation, max(1, gap))
-            track.betas_sum = track.betas_sum + betas
+            track.betas_sum = betas if track.betas_sum is None else track.betas_sum + betas
             track.count += 1
             betas = track.betas_sum / track.count
-        observation = Observation(frame, detection, betas.astype(np.float32), translation, camera_matrix)
+        observation = Observation(
+            frame, detection, betas.astype(np.float32), np.asarray(translation, np.float64), camera_matrix
+        )
         track.observations.append(observation)
         return observation
 
@@ -112,3 +138,19 @@ class TrackHistory:
             return None
         observation = track.observations[-1 - self.lookahead]
         return observation if observation.frame == frame - self.lookahead else None
+
+    def place(self, track_id: int, observation: Observation, measured: np.ndarray | None = None) -> np.ndarray:
+        """The translation to publish with `observation` (called once per published observation, in order):
+        `measured` (default: the observation's own) through the track's Kalman filter when smoothing. Stored in
+        the observation and returned."""
+        translation = np.asarray(observation.translation if measured is None else measured, np.float64)
+        track = self._tracks.get(track_id)
+        if self.smooth and track is not None:
+            if track.kalman is None:
+                track.kalman = _Kalman(translation, self.noise)
+            else:
+                gap = observation.frame - track.placed_frame if track.placed_frame is not None else 1
+                translation = track.kalman.update(translation, max(1, gap))
+            track.placed_frame = observation.frame
+        observation.translation = translation
+        return translation
