@@ -98,3 +98,26 @@ def test_track_colours_differ():
     colours = np.array([track_colour(i) for i in range(1, 9)])
     distances = np.linalg.norm(colours[:, None] - colours[None], axis=-1)
     assert distances[~np.eye(8, dtype=bool)].min() > 0.05
+
+
+def test_marker_points_serialise_as_constructed_points():
+    """The marker points skip the generated constructor's checks: through CDR they must come back as the
+    Point(x=, y=, z=) values (bytes are not compared: Fast DDS leaves alignment padding uninitialised)."""
+    from geometry_msgs.msg import Point
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    rng = np.random.default_rng(1)
+    people = [person(2, rng)]
+    faces = rng.integers(0, 100, size=(30, 3))
+    array = people_markers(FrameResult(people=people), Header(frame_id="cam"), faces)
+    mesh = next(m for m in array.markers if m.ns == "mesh")
+    reference = Marker()
+    reference.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in people[0].vertices[faces.reshape(-1)]]
+    fast = Marker()
+    fast.points = mesh.points
+    assert deserialize_message(serialize_message(fast), Marker) == reference
+    assert len(serialize_message(fast)) == len(serialize_message(reference))
+    back = deserialize_message(serialize_message(array), type(array))
+    assert back.markers[0].points[7] == reference.points[7] == mesh.points[7]
+    copied = Point(x=mesh.points[3].x, y=mesh.points[3].y, z=mesh.points[3].z)
+    assert copied == mesh.points[3]

@@ -431,10 +431,12 @@ class HmrNode(Node):
         return ("invalid (default focal)", problem) if problem else ("missing (default focal)", "")
 
     def _publish(self, publisher, msg) -> None:
-        publisher.publish(msg)
         # the overlay is a view of the camera images, which bags usually hold already: keep recordings small
-        if self.recorder is not None and publisher is not self.overlay_pub:
-            self.recorder.write(publisher.topic_name, msg, self.get_clock().now().nanoseconds)
+        if self.recorder is None or publisher is self.overlay_pub:
+            publisher.publish(msg)
+            return
+        # the recording's CDR bytes go out on the topic too: one serialisation, not two (a mesh array is ~1 MB)
+        publisher.publish(self.recorder.write(publisher.topic_name, msg, self.get_clock().now().nanoseconds))
 
     def _log_problem(self, key: str, text: str) -> None:
         """Log each distinct problem at once, then at most every few seconds, so bad streams don't flood the log."""

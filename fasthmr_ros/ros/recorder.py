@@ -108,7 +108,8 @@ class McapRecorder:
             self._sequence[topic] = 0
         return self._channels[topic]
 
-    def write(self, topic: str, msg, log_time_ns: int, publish_time_ns: int | None = None) -> None:
+    def write(self, topic: str, msg, log_time_ns: int, publish_time_ns: int | None = None) -> bytes:
+        """Records `msg`; returns its CDR bytes (rclpy publishers take them as they are)."""
         data = serialize_message(msg)
         with self._lock:
             channel = self._channel(topic, ros_type_name(msg))
@@ -118,6 +119,7 @@ class McapRecorder:
             )  # fmt: skip
             self._sequence[topic] += 1
             self.count += 1
+        return data
 
     def close(self) -> None:
         with self._lock:
