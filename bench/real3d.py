@@ -392,7 +392,7 @@ def run_pipeline(
     any_mesh = False
     started = time.perf_counter()
     for f, image in enumerate(images):
-        people = pipeline.process(Frame(image, k, True)).people
+        people = pipeline.process(Frame(image, k, True, stamp=f / FPS)).people
         if not people:
             continue
         # the subject: the person whose box holds the most of the GT's projected limb points (not the model's own

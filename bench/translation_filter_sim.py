@@ -4,10 +4,12 @@ acceleration noise without the real-footage benchmark.
 People walk toward and away from the camera with an Ornstein-Uhlenbeck velocity (time constant 1.5 s, 0.8 m/s
 spread: starts, stops and turns at human accelerations) at 2.5-6 m; each frame's depth measurement carries white
 noise of `--noise` x the depth (3% default: the landmark source's frame-to-frame depth noise measured on the
-Sports2D clip, second differences of the per-frame depth, decoder off). Printed per frame rate and setting: depth
-RMSE against the truth and the mean |frame-to-frame depth change| (the benchmark's "root dz").
+Sports2D clip, second differences of the per-frame depth, decoder off), white or, with `--correlation SECONDS`,
+correlated over time (first-order autoregressive with that time constant: real lift errors follow the pose's own
+errors, which last several frames). Printed per frame rate and setting: depth RMSE against the truth and the mean
+|frame-to-frame depth change| (the benchmark's "root dz").
 
-    python -m bench.translation_filter_sim [--noise 0.03] [--fps 30 60] [--lateral 0.006 0.003 ...]
+    python -m bench.translation_filter_sim [--noise 0.03] [--correlation 0.1] [--fps 30 60] [--lateral 0.006 ...]
 """
 
 from __future__ import annotations
@@ -32,12 +34,28 @@ def walking_depth(
     return out
 
 
+def correlated(rng: np.random.Generator, frames: int, tau_frames: float) -> np.ndarray:
+    """Unit-variance noise whose correlation decays as exp(-lag / tau_frames); white for tau_frames 0."""
+    white = rng.normal(size=frames)
+    if tau_frames <= 0:
+        return white
+    keep = np.exp(-1.0 / tau_frames)
+    out = np.empty(frames)
+    out[0] = white[0]
+    for i in range(1, frames):
+        out[i] = keep * out[i - 1] + np.sqrt(1 - keep**2) * white[i]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noise", type=float, default=0.03, help="per-frame depth noise, fraction of the depth")
     parser.add_argument("--fps", type=float, nargs="+", default=[30.0, 60.0])
     parser.add_argument("--tracks", type=int, default=80)
-    parser.add_argument("--acceleration", type=float, nargs="+", default=[0.008, 0.004, 0.002, 0.001, 0.0005])
+    parser.add_argument("--acceleration", type=float, nargs="+", default=[4.0, 2.0, 1.0, 0.5, 0.25],
+                        help="velocity random walk, m/s per sqrt(s)")  # fmt: skip
+    parser.add_argument("--correlation", type=float, default=0.0,
+                        help="time constant (s) of the depth noise's correlation; 0 = white")  # fmt: skip
     parser.add_argument(
         "--lateral",
         type=float,
@@ -57,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     for fps in args.fps:
         rng = np.random.default_rng(0)
         truths = [walking_depth(rng, int(10 * fps), fps) for _ in range(args.tracks)]
-        measured = [z * (1 + args.noise * rng.normal(size=len(z))) for z in truths]
+        measured = [z * (1 + args.noise * correlated(rng, len(z), args.correlation * fps)) for z in truths]
         truth_dz = np.mean([np.abs(np.diff(z)).mean() for z in truths])
         raw = np.mean([np.sqrt(np.mean((m - z) ** 2)) for m, z in zip(measured, truths, strict=True)])
         print(f"\n{fps:.0f} fps: truth |dz| {1000 * truth_dz:.1f} mm/frame, unfiltered depth RMSE {1000 * raw:.0f} mm")
@@ -66,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             rmse, dz = [], []
             for z, m in zip(truths, measured, strict=True):
                 kalman = Kalman(np.array([0.0, 0.0, m[0]]), noise)
-                out = np.array([kalman.update(np.array([0.0, 0.0, value]))[2] for value in m[1:]])
+                out = np.array([kalman.update(np.array([0.0, 0.0, value]), 1.0 / fps)[2] for value in m[1:]])
                 rmse.append(np.sqrt(np.mean((out - z[1:]) ** 2)))
                 dz.append(np.abs(np.diff(out)).mean())
             mark = " (default)" if acceleration == default.acceleration else ""
-            print(f"  acceleration {acceleration:<7g} m/frame^2: depth RMSE {1000 * np.mean(rmse):6.1f} mm, "
+            print(f"  acceleration {acceleration:<5g} m/s/sqrt(s): depth RMSE {1000 * np.mean(rmse):6.1f} mm, "
                   f"|dz| {1000 * np.mean(dz):5.1f} mm/frame{mark}")  # fmt: skip
         if args.lateral:
             lateral_rows(args, default, fps, truths, measured, rng)
@@ -93,7 +111,7 @@ def lateral_rows(args: argparse.Namespace, default: TranslationNoise, fps: float
         for a, m, x, d in zip(seen, measured_depth, across, directions, strict=True):
             points = np.stack([a * m, np.zeros_like(m), m], 1)
             kalman = Kalman(points[0], noise)
-            out = np.array([kalman.update(point) for point in points[1:]])
+            out = np.array([kalman.update(point, 1.0 / fps) for point in points[1:]])
             x_rmse.append(np.sqrt(np.mean((out[:, 0] - x[1:]) ** 2)))
             d_rmse.append(np.sqrt(np.mean((out[:, 0] / out[:, 2] - d[1:]) ** 2)))
         mark = " (default)" if (lateral, rays) == (default.lateral, default.rays) else ""

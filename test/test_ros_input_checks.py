@@ -11,6 +11,7 @@ from std_msgs.msg import Header
 
 from fasthmr_ros.ros import images as ros_io
 from fasthmr_ros.ros.dds import shared_memory_problem, shm_segment_size
+from fasthmr_ros.ros.node import capture_seconds
 from fasthmr_ros.ros.stats import ProblemLog
 
 K = np.array([[500.0, 0.0, 320.0], [0.0, 510.0, 240.0], [0.0, 0.0, 1.0]])
@@ -131,3 +132,11 @@ def test_shared_memory_shortfall_is_named(tmp_path):
     problem = shared_memory_problem(huge)
     assert problem is not None and "/dev/shm" in problem and "--shm-size" in problem, problem
     assert shared_memory_problem(huge, shm_dir=tmp_path / "absent") is None  # no /dev/shm: nothing to say
+
+
+def test_header_stamps_become_capture_times() -> None:
+    """The translation filter's time step comes from the image header; an unset stamp carries no time."""
+    header = Header()
+    assert capture_seconds(header.stamp) is None
+    header.stamp.sec, header.stamp.nanosec = 12, 500_000_000
+    assert capture_seconds(header.stamp) == pytest.approx(12.5)

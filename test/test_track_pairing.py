@@ -104,3 +104,32 @@ def test_translation_filter_keeps_a_person_on_the_image_ray() -> None:
     depth_error = {r: np.abs(t[20:, 2] - depth).mean() for r, t in out.items()}
     assert ray_error[True] < 0.3 * ray_error[False], ray_error
     assert depth_error[True] < 1.2 * depth_error[False], depth_error
+
+
+def test_translation_filter_counts_the_time_between_frames() -> None:
+    """A walker at 1.2 m/s seen at 30 fps, then (the node falling behind) one frame in three: with the frames'
+    capture times the filter keeps up; counted as evenly spaced frames it lags ~0.15 m behind the walker."""
+    times = np.r_[np.arange(30) / 30, 1 + np.arange(0, 60, 3) / 30]
+    truth = np.stack([np.full_like(times, 0.2), np.zeros_like(times), 3.0 + 1.2 * times], 1)
+    det = PersonDetection(np.zeros(4, np.float32), 1.0)
+    errors = {}
+    for stamped in (True, False):
+        history = TrackHistory(lookahead=0, smooth=True)
+        stamps = times if stamped else [None] * len(times)
+        out = np.stack([history.place(1, history.add(1, f, det, np.zeros(10), truth[f], K, stamps[f]))
+                        for f in range(len(times))])  # fmt: skip
+        errors[stamped] = np.abs(out[30:, 2] - truth[30:, 2]).mean()
+    assert errors[True] < 0.005, errors
+    assert errors[False] > 0.05, errors
+
+
+def test_translation_filter_repeated_stamps_step_one_nominal_frame() -> None:
+    """A stamp that does not move forward (an unset header, a replayed bag) gives a finite translation, as if one
+    nominal frame had passed, rather than a zero or negative time step."""
+    det = PersonDetection(np.zeros(4, np.float32), 1.0)
+    history = TrackHistory(lookahead=0, smooth=True)
+    stamps = [5.0, 5.0, 4.0, 5.1]
+    out = [history.place(1, history.add(1, f, det, np.zeros(10), np.array([0.0, 0.0, 3.0 + 0.01 * f]), K, s))
+           for f, s in enumerate(stamps)]  # fmt: skip
+    assert np.isfinite(np.stack(out)).all()
+    assert abs(out[-1][2] - 3.03) < 0.03

@@ -101,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
         k = default_camera_matrix(width, height)
         if args.focal:
             k[0, 0] = k[1, 1] = args.focal
-        return index, k, pipeline.detect(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=bool(args.focal)))
+        # a video's own rate times the filter; a folder of images has none (FrameSource's 10 fps is for display)
+        stamp = None if source.images else index / source.fps
+        frame = Frame(rgb=rgb, camera_matrix=k, intrinsics_known=bool(args.focal), stamp=stamp)
+        return index, k, pipeline.detect(frame)
 
     def second(item) -> None:
         nonlocal writer, frames

@@ -245,7 +245,7 @@ class Pipeline:
             rotmats = self.decoder.update(track_ids, rotmats, tokens)
             lap("decoder")
         for n, track_id in enumerate(track_ids):
-            self.history.add(track_id, self._frame, dets[n], betas[n], cam_t[n], k)
+            self.history.add(track_id, self._frame, dets[n], betas[n], cam_t[n], k, frame.stamp)
         # the decoder's answer for each track is for its observation `lookahead` steps back: pair it with that one
         chosen = [(n, obs) for n, tid in enumerate(track_ids) if (obs := self.history.paired(tid, self._frame))]
         if not chosen:

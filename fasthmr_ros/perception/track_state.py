@@ -1,6 +1,7 @@
 """Per-track observations kept for the decoder's look-ahead, and the temporal treatment of what the pose decoder
-does not refine: the camera-frame translation (a causal constant-velocity Kalman filter, depth trusted less than
-the image-plane position) and the shape (the running mean over the track, as a person's shape does not change).
+does not refine: the camera-frame translation (a causal constant-velocity Kalman filter in the frames' capture
+times, depth trusted less than the image-plane position) and the shape (the running mean over the track, as a
+person's shape does not change).
 
 The decoder answers for a track's observation `lookahead` steps back in that track's own sequence; that
 observation's box, shape and translation go with it, and it is published only when it belongs to the frame
@@ -21,15 +22,22 @@ import numpy as np
 
 from fasthmr_ros.perception.masks import PersonDetection
 
+# frames without a capture time are taken as this far apart (a common camera rate)
+NOMINAL_FPS = 30.0
+# velocity spread of a track's first measurement, m/s: a walker's pace is not known from one frame
+_FIRST_VELOCITY_STD = 3.0
+
 
 @dataclass(frozen=True)
 class TranslationNoise:
-    """Kalman settings, in metres per processed frame. Measurement noise grows with the distance (monocular depth
-    error is proportional to it); acceleration noise allows a walking person's starts, stops and turns."""
+    """Kalman settings. Measurement noise (per measurement) grows with the distance: monocular depth error is
+    proportional to it. The motion noise is in physical time, continuous white acceleration: over dt seconds the
+    velocity may change by `acceleration` * sqrt(dt) (m/s, one std), so one setting means the same walker at any
+    frame rate (set per frame, a filter allows 4x the acceleration per second at 60 fps as at 30 fps)."""
 
     lateral: float = 0.006  # per metre of depth, x and y
     depth: float = 0.05  # per metre of depth, z
-    acceleration: float = 0.004  # m / frame^2
+    acceleration: float = 1.0  # m/s per sqrt(s): velocity random walk
     rays: bool = True  # filter (x/z, y/z, z) rather than (x, y, z); see _Kalman
 
 
@@ -47,7 +55,8 @@ class _Kalman:
         state = self._to_state(first)
         self.x = np.stack([state, np.zeros(3)], 1)  # (3 axes, 2)
         r = self._measurement_var(first)
-        self.p = np.stack([np.diag([v, 1e-2 * u]) for v, u in zip(r, self._axis_scale(first), strict=True)])
+        velocity_var = _FIRST_VELOCITY_STD**2 * self._axis_scale(first)
+        self.p = np.stack([np.diag([v, u]) for v, u in zip(r, velocity_var, strict=True)])
 
     def _axis_scale(self, t: np.ndarray) -> np.ndarray:
         """Squared size of one metre on each state axis at t (1 / z^2 for a direction, 1 for a position)."""
@@ -69,14 +78,17 @@ class _Kalman:
         var = np.array([(n.lateral * depth) ** 2, (n.lateral * depth) ** 2, (n.depth * depth) ** 2])
         return var * self._axis_scale(t)
 
-    def update(self, measured: np.ndarray, steps: int = 1) -> np.ndarray:
-        f = np.array([[1.0, steps], [0.0, 1.0]])
-        g = np.array([0.5 * steps**2, steps])
+    def update(self, measured: np.ndarray, dt: float) -> np.ndarray:
+        """One measurement dt seconds after the previous one -> the filtered translation."""
+        f = np.array([[1.0, dt], [0.0, 1.0]])
+        # the motion noise a white acceleration builds up over dt (not a constant one held for a frame, which
+        # would make the allowed motion per second depend on how often the camera samples it)
+        white = np.array([[dt**3 / 3.0, dt**2 / 2.0], [dt**2 / 2.0, dt]])
         scale = self._axis_scale(self._from_state(self.x[:, 0]))
         r = self._measurement_var(measured)
         z = self._to_state(measured)
         for axis in range(3):
-            q = np.outer(g, g) * self.noise.acceleration**2 * scale[axis]
+            q = white * self.noise.acceleration**2 * scale[axis]
             x = f @ self.x[axis]
             p = f @ self.p[axis] @ f.T + q
             gain = p[:, 0] / (p[0, 0] + r[axis])
@@ -92,13 +104,14 @@ class Observation:
     betas: np.ndarray  # the track's shape estimate at this frame
     translation: np.ndarray  # (3,) camera frame, metres: as measured until place(), then as published
     camera_matrix: np.ndarray
+    stamp: float  # capture time, seconds
 
 
 @dataclass
 class _Track:
     observations: deque
     kalman: _Kalman | None = None
-    placed_frame: int | None = None  # frame of the last observation place() filtered
+    placed_stamp: float | None = None  # capture time of the last observation place() filtered
     betas_sum: np.ndarray | None = None
     count: int = 0
 
@@ -115,8 +128,9 @@ class TrackHistory:
             self._tracks.pop(int(track_id), None)
 
     def add(self, track_id: int, frame: int, detection: PersonDetection, betas: np.ndarray,
-            translation: np.ndarray, camera_matrix: np.ndarray) -> Observation:  # fmt: skip
-        """Keeps one observation (translation as measured; shape averaged over the track when smoothing)."""
+            translation: np.ndarray, camera_matrix: np.ndarray, stamp: float | None = None) -> Observation:  # fmt: skip
+        """Keeps one observation (translation as measured; shape averaged over the track when smoothing).
+        stamp: capture time in seconds; None = unknown, frames NOMINAL_FPS apart."""
         track = self._tracks.get(track_id)
         if track is None:
             track = self._tracks[track_id] = _Track(deque(maxlen=self.lookahead + 1))
@@ -126,8 +140,9 @@ class TrackHistory:
             track.count += 1
             betas = track.betas_sum / track.count
         observation = Observation(
-            frame, detection, betas.astype(np.float32), np.asarray(translation, np.float64), camera_matrix
-        )
+            frame, detection, betas.astype(np.float32), np.asarray(translation, np.float64), camera_matrix,
+            frame / NOMINAL_FPS if stamp is None else float(stamp),
+        )  # fmt: skip
         track.observations.append(observation)
         return observation
 
@@ -149,8 +164,11 @@ class TrackHistory:
             if track.kalman is None:
                 track.kalman = _Kalman(translation, self.noise)
             else:
-                gap = observation.frame - track.placed_frame if track.placed_frame is not None else 1
-                translation = track.kalman.update(translation, max(1, gap))
-            track.placed_frame = observation.frame
+                dt = observation.stamp - track.placed_stamp if track.placed_stamp is not None else 0.0
+                if not dt > 0.0:
+                    # a repeated or backward stamp (a replayed bag, an unset header): one nominal frame on
+                    dt = 1.0 / NOMINAL_FPS
+                translation = track.kalman.update(translation, dt)
+            track.placed_stamp = observation.stamp
         observation.translation = translation
         return translation

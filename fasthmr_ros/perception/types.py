@@ -13,6 +13,9 @@ class Frame:
     rgb: np.ndarray  # (H, W, 3) uint8 RGB, possibly a read-only strided view of the message buffer
     camera_matrix: np.ndarray  # (3, 3) intrinsics K
     intrinsics_known: bool  # False while K is the documented default, not from CameraInfo
+    # capture time, seconds (any origin, e.g. the image header's stamp): the translation filter's time step. None =
+    # unknown: processed frames are then taken as evenly spaced at perception.track_state.NOMINAL_FPS
+    stamp: float | None = None
 
 
 @dataclass

@@ -250,7 +250,8 @@ class HmrNode(Node):
         height, width = rgb.shape[:2]
         k, known = self._intrinsics(width, height)
         t1 = time.perf_counter()
-        detected = self.processor.detect(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=known))
+        stamp = capture_seconds(msg.header.stamp)
+        detected = self.processor.detect(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=known, stamp=stamp))
         t2 = time.perf_counter()
         return _Detected(msg, rgb, k, detected, t0, (t1 - t0) * 1e3, (t2 - t1) * 1e3, t2)
 
@@ -490,6 +491,13 @@ class _Detected:
 
 def _ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def capture_seconds(stamp) -> float | None:
+    """An image header's stamp as Frame.stamp: seconds, or None for an unset (zero) stamp, which carries no time
+    (the translation filter then takes frames as evenly spaced)."""
+    ns = _ns(stamp)
+    return ns * 1e-9 if ns > 0 else None
 
 
 def spin_node(args: list[str] | None) -> int:
