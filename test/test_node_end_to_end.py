@@ -34,6 +34,9 @@ WOMAN: dict[int, Box] = {50: (521, 197, 566, 341), 53: (508, 195, 553, 341), 56:
                          59: (464, 196, 543, 342)}  # fmt: skip
 # frames where every person in view is labelled (in between, the woman is partly behind the trunk)
 CHECKED = [*range(0, 33), *range(50, 60)]
+# frames sent: 20 past the labelled ones, because the woman is clear of the trunk only from ~49 on and a node that
+# drops frames on a busy machine may confirm her track only a few frames later
+FRAMES = 80
 
 
 def stamp(msg) -> tuple[int, int]:
@@ -71,10 +74,11 @@ def test_node_publishes_people_on_real_footage(spawn, ros_node, tmp_path, overla
 
     stamps_file = tmp_path / "stamps.jsonl"
     replay = spawn("-m", "fasthmr_ros.cli", "replay", str(video), "--width", str(WIDTH), "--focal", str(FOCAL),
-                   "--rate", "10", "--max-frames", "60", "--stamps-out", str(stamps_file), name="replay")  # fmt: skip
+                   "--rate", "10", "--max-frames", str(FRAMES), "--stamps-out", str(stamps_file),
+                   name="replay")  # fmt: skip
     assert replay.wait(timeout=120) == 0, replay.log()
     sent = [tuple(json.loads(line)) for line in stamps_file.read_text().splitlines()]
-    assert len(sent) == 60
+    assert len(sent) == FRAMES
     spin_until(ros_node, lambda: False, 5, [node])  # drain the last outputs
 
     assert meshes.messages, node.log()[-3000:]
