@@ -100,24 +100,60 @@ def test_track_colours_differ():
     assert distances[~np.eye(8, dtype=bool)].min() > 0.05
 
 
-def test_marker_points_serialise_as_constructed_points():
-    """The marker points skip the generated constructor's checks: through CDR they must come back as the
-    Point(x=, y=, z=) values (bytes are not compared: Fast DDS leaves alignment padding uninitialised)."""
+def reference_markers(result: FrameResult, header, faces, lifetime_s: float = 1.0):
+    """The markers built the plain way, with rclpy's generated constructors: the oracle for the CDR writer."""
+    from builtin_interfaces.msg import Duration
     from geometry_msgs.msg import Point
+    from std_msgs.msg import ColorRGBA
+    from visualization_msgs.msg import MarkerArray
+
+    def marker(ns, track_id, kind, rgb, alpha, points):
+        m = Marker(header=header, ns=ns, id=track_id, type=kind, action=Marker.ADD)
+        m.pose.orientation.w = 1.0
+        m.scale.x = m.scale.y = m.scale.z = 1.0
+        m.color = ColorRGBA(r=float(rgb[0]), g=float(rgb[1]), b=float(rgb[2]), a=alpha)
+        m.lifetime = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s - int(lifetime_s)) * 1e9))
+        m.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in points]
+        return m
+
+    out = []
+    for p in result.people:
+        rgb = track_colour(p.track_id)
+        out.append(marker("mesh", p.track_id, Marker.TRIANGLE_LIST, rgb, 0.8, p.vertices[faces.reshape(-1)]))
+        joints = marker("joints", p.track_id, Marker.SPHERE_LIST, rgb, 1.0, p.joints)
+        joints.scale.x = joints.scale.y = joints.scale.z = 0.04
+        bones = marker("bones", p.track_id, Marker.LINE_LIST, rgb, 1.0, p.joints[np.asarray(BONES).reshape(-1)])
+        bones.scale.x = 0.015
+        label = marker("label", p.track_id, Marker.TEXT_VIEW_FACING, (1.0, 1.0, 1.0), 1.0, [])
+        label.pose.position = Point(x=float(p.joints[15, 0]), y=float(p.joints[15, 1]) - 0.25, z=float(p.joints[15, 2]))
+        label.scale.z = 0.12
+        label.text = f"id {p.track_id} ({p.score:.2f})"
+        out += [joints, bones, label]
+    for track_id in result.ended_track_ids:
+        out += [
+            Marker(header=header, ns=ns, id=track_id, action=Marker.DELETE)
+            for ns in ("mesh", "joints", "bones", "label")
+        ]
+    return MarkerArray(markers=out)
+
+
+def test_marker_bytes_decode_to_the_constructed_markers():
+    """The CDR written from numpy must decode (rclpy's own deserialiser) to exactly what the generated
+    constructors build; bytes are not compared: Fast DDS leaves alignment padding uninitialised. Odd-length
+    strings and a 1-point-short list exercise the padding before each 8-byte field."""
     from rclpy.serialization import deserialize_message, serialize_message
+    from visualization_msgs.msg import MarkerArray
+
+    from fasthmr_ros.ros.markers import people_markers_cdr
 
     rng = np.random.default_rng(1)
-    people = [person(2, rng)]
-    faces = rng.integers(0, 100, size=(30, 3))
-    array = people_markers(FrameResult(people=people), Header(frame_id="cam"), faces)
-    mesh = next(m for m in array.markers if m.ns == "mesh")
-    reference = Marker()
-    reference.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in people[0].vertices[faces.reshape(-1)]]
-    fast = Marker()
-    fast.points = mesh.points
-    assert deserialize_message(serialize_message(fast), Marker) == reference
-    assert len(serialize_message(fast)) == len(serialize_message(reference))
-    back = deserialize_message(serialize_message(array), type(array))
-    assert back.markers[0].points[7] == reference.points[7] == mesh.points[7]
-    copied = Point(x=mesh.points[3].x, y=mesh.points[3].y, z=mesh.points[3].z)
-    assert copied == mesh.points[3]
+    for people, ended, frame_id in (([person(2, rng), person(13, rng)], [7, 9], "camera_optical_frame"),
+                                    ([person(101, rng)], [], "c"), ([], [4], "ab"), ([], [], "")):  # fmt: skip
+        faces = rng.integers(0, 100, size=(31, 3))
+        header = Header(frame_id=frame_id)
+        header.stamp.sec, header.stamp.nanosec = 1_700_000_123, 456_789
+        result = FrameResult(people=people, ended_track_ids=ended)
+        data = people_markers_cdr(result, (header.stamp.sec, header.stamp.nanosec), frame_id, faces)
+        expected = deserialize_message(serialize_message(reference_markers(result, header, faces)), MarkerArray)
+        assert deserialize_message(data, MarkerArray) == expected
+        assert len(data) == len(serialize_message(expected))

@@ -1,8 +1,9 @@
 """`fasthmr demo` (`make demo`): the node on real footage with the embedded defaults, outputs a person can look at.
 
 Starts the node (`fasthmr run`) as its own process, plays a registry clip to it in lockstep (at most `--in-flight`
-frames unanswered, 2 by default: one in each of the node's two stages, none waiting to be dropped, so every frame
-is processed even on a slow CPU), and writes:
+frames whose meshes are not back, 2 by default: one in each of the node's two inference stages, none waiting to be
+dropped, so every frame is processed even on a slow CPU, while the node's third thread draws the overlay of an
+answered one), and writes:
   OUT/overlay.mp4   the node's ~/overlay images (meshes drawn over the footage)
   OUT/outputs.mcap  every output message but the overlay (rosbag2-compatible MCAP: Foxglove, `ros2 bag play`, RViz)
   OUT/summary.json  frames, people per frame, track ids, latency, which weights made them
@@ -107,13 +108,40 @@ def run(args: argparse.Namespace) -> int:
             raise RuntimeError(f"the node did not subscribe within 180 s; see {out / 'node.log'}")
         time.sleep(0.5)
         total = args.frames or None
-        pending: deque = deque()  # frames sent and not yet answered: (index, stamp key, rgb, time sent)
+        pending: deque = deque()  # sent, meshes not yet back: (index, stamp key, rgb, time sent)
+        unwritten: deque = deque()  # answered, in order, waiting for their overlay: (stamp key, rgb, has meshes)
         frames = iter(source)
         index = -1
         started = time.monotonic()
-        skipped_overlays = 0
-        dropped_frames = 0
+        counts = {"overlays skipped": 0, "dropped": 0}
         result = None
+
+        def write(frame: np.ndarray) -> None:
+            nonlocal writer
+            if writer is None:
+                writer = cv2.VideoWriter(str(out / "overlay.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), source.fps,
+                                         (frame.shape[1], frame.shape[0]))  # fmt: skip
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+
+        def write_ready(wait_s: float) -> None:
+            """Writes answered frames in order while their overlays are in: the node draws overlays for its newest
+            result only, so a later frame's overlay means this one's was skipped, not that it is still coming."""
+            while unwritten:
+                key, rgb, has_meshes = unwritten[0]
+                drawn_or_skipped = lambda key=key: key in overlays or any(other > key for other in overlays)  # noqa: E731
+                if has_meshes and not spin_until(drawn_or_skipped, wait_s):
+                    return
+                unwritten.popleft()
+                if not has_meshes:
+                    if writer is not None:
+                        write(rgb)  # keeps the video's timing
+                    continue
+                frame = overlays.pop(key, None)
+                if frame is None:
+                    counts["overlays skipped"] += 1
+                    frame = rgb
+                write(frame)
+
         while True:
             while len(pending) < max(args.in_flight, 1) and not (total and index + 1 >= total):
                 rgb = next(frames, None)
@@ -133,13 +161,11 @@ def run(args: argparse.Namespace) -> int:
             frame_index, key, rgb, sent = pending[0]
 
             def answered(key=key) -> bool:
-                # the node draws overlays for its newest result only: a later frame's overlay means this one's
-                # was skipped (counted below), not that it is still coming; likewise a later frame's meshes
-                # before this one's mean the node dropped this frame (newest-frame-only input)
-                if key not in meshes:
-                    return any(other > key for other in meshes)
-                return key in overlays or any(other > key for other in overlays)
+                # a later frame's meshes before this one's mean the node dropped this frame (newest-frame-only)
+                return key in meshes or any(other > key for other in meshes)
 
+            # the window counts frames the node's two stages hold; the overlay of an answered frame is drawn by the
+            # node's third thread meanwhile and written once it arrives
             if not spin_until(answered, args.timeout):
                 print(f"[demo] no answer for frame {frame_index} within {args.timeout:.0f} s; skipping it",
                       file=sys.stderr)  # fmt: skip
@@ -147,25 +173,23 @@ def run(args: argparse.Namespace) -> int:
                 continue
             pending.popleft()
             if key not in meshes:
-                dropped_frames += 1
-                if writer is not None:
-                    writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))  # keeps the video's timing
-                continue
-            latencies.append(time.monotonic() - sent)
-            result = meshes.pop(key)
-            people_counts.append(len(result.humans))
-            track_ids.update(h.track_id for h in result.humans)
-            frame = overlays.pop(key, None)
-            if frame is None:
-                skipped_overlays += 1
-                frame = rgb
-            if writer is None:
-                writer = cv2.VideoWriter(str(out / "overlay.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), source.fps,
-                                         (frame.shape[1], frame.shape[0]))  # fmt: skip
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            if frame_index % 10 == 0:
-                print(f"[demo] frame {frame_index}: {len(result.humans)} people, {latencies[-1] * 1e3:.0f} ms",
-                      flush=True)  # fmt: skip
+                counts["dropped"] += 1
+                unwritten.append((key, rgb, False))
+            else:
+                latencies.append(time.monotonic() - sent)
+                result = meshes.pop(key)
+                people_counts.append(len(result.humans))
+                track_ids.update(h.track_id for h in result.humans)
+                unwritten.append((key, rgb, True))
+                if frame_index % 10 == 0:
+                    print(f"[demo] frame {frame_index}: {len(result.humans)} people, {latencies[-1] * 1e3:.0f} ms",
+                          flush=True)  # fmt: skip
+            # a few answered frames may wait for their overlays; more means the drawing lags: wait for it
+            write_ready(args.timeout if len(unwritten) > 4 else 0.0)
+        write_ready(args.timeout)
+        for _, rgb, _ in unwritten:  # overlays that never came (timeout): the plain frames keep the timing
+            counts["overlays skipped"] += 1
+            write(rgb)
         elapsed = time.monotonic() - started
         weights = result.weights if result is not None else "unknown"
         summary = {
@@ -177,8 +201,9 @@ def run(args: argparse.Namespace) -> int:
             "latency_ms_p50": float(np.median(latencies) * 1e3) if latencies else None,
             "frames_per_second": len(people_counts) / elapsed if elapsed > 0 else 0.0,
             "frames_in_flight": args.in_flight,
-            "overlay_frames_skipped": skipped_overlays,  # written without meshes: the node's overlay skipped them
-            "frames_dropped_by_node": dropped_frames,  # never answered: a newer frame overtook them in the node
+            # written without meshes drawn: the node's overlay thread skipped them (it draws the newest result)
+            "overlay_frames_skipped": counts["overlays skipped"],
+            "frames_dropped_by_node": counts["dropped"],  # never answered: a newer frame overtook them in the node
             "weights": weights,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, Vector3
@@ -21,6 +23,14 @@ def _roi(box: np.ndarray, width: int, height: int) -> RegionOfInterest:
     return roi
 
 
+def _float32s(values) -> array.array:
+    """An unbounded float32[] field's value. rclpy stores these as array.array('f') and builds one from a numpy
+    array element by element (3.3 ms for one person's 20,670 vertex coordinates); from the bytes it is a copy."""
+    out = array.array("f")
+    out.frombytes(np.ascontiguousarray(values, dtype="<f4").reshape(-1).tobytes())
+    return out
+
+
 def human_mesh(person: Person, header, body_model: str, image_size: tuple[int, int], with_vertices: bool) -> HumanMesh:
     msg = HumanMesh()
     msg.header = header
@@ -30,13 +40,13 @@ def human_mesh(person: Person, header, body_model: str, image_size: tuple[int, i
     msg.body_model = body_model
     msg.global_orient = np.asarray(person.global_orient, np.float32).reshape(3)
     msg.body_pose = np.asarray(person.body_pose, np.float32).reshape(69)
-    msg.betas = np.asarray(person.betas, np.float32).reshape(-1)
+    msg.betas = _float32s(person.betas)
     tx, ty, tz = (float(v) for v in person.translation)
     msg.translation = Vector3(x=tx, y=ty, z=tz)
     msg.joints = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(person.joints, np.float64)]
-    msg.keypoints_2d = np.asarray(person.keypoints_2d, np.float32).reshape(-1)
+    msg.keypoints_2d = _float32s(person.keypoints_2d)
     if with_vertices and person.vertices is not None:
-        msg.vertices = np.asarray(person.vertices, np.float32).reshape(-1)
+        msg.vertices = _float32s(person.vertices)
     return msg
 
 

@@ -344,10 +344,12 @@ class HmrNode(Node):
             try:
                 if self.params.publish_markers:
                     from fasthmr_ros.perception.types import FrameResult
-                    from fasthmr_ros.ros.markers import people_markers
+                    from fasthmr_ros.ros.markers import people_markers_cdr
 
                     shown = FrameResult(people=result.people, ended_track_ids=ended)
-                    self._publish(self.marker_pub, people_markers(shown, header, self._marker_faces))
+                    stamp = (header.stamp.sec, header.stamp.nanosec)
+                    data = people_markers_cdr(shown, stamp, header.frame_id, self._marker_faces)
+                    self._publish_cdr(self.marker_pub, data, "visualization_msgs/msg/MarkerArray")
                 if self.overlay_pub is not None:
                     self._publish(self.overlay_pub, ros_io.rgb_to_image_msg(self._overlay(rgb, k, result), header))
             except Exception as err:  # a drawing problem must not stop inference
@@ -438,6 +440,12 @@ class HmrNode(Node):
             return
         # the recording's CDR bytes go out on the topic too: one serialisation, not two (a mesh array is ~1 MB)
         publisher.publish(self.recorder.write(publisher.topic_name, msg, self.get_clock().now().nanoseconds))
+
+    def _publish_cdr(self, publisher, data: bytes, type_name: str) -> None:
+        """An already serialised message: to the topic as it is, and into the recording when one is made."""
+        if self.recorder is not None:
+            self.recorder.write_cdr(publisher.topic_name, type_name, data, self.get_clock().now().nanoseconds)
+        publisher.publish(data)
 
     def _log_problem(self, key: str, text: str) -> None:
         """Log each distinct problem at once, then at most every few seconds, so bad streams don't flood the log."""

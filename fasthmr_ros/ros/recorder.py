@@ -111,15 +111,21 @@ class McapRecorder:
     def write(self, topic: str, msg, log_time_ns: int, publish_time_ns: int | None = None) -> bytes:
         """Records `msg`; returns its CDR bytes (rclpy publishers take them as they are)."""
         data = serialize_message(msg)
+        self.write_cdr(topic, ros_type_name(msg), data, log_time_ns, publish_time_ns)
+        return data
+
+    def write_cdr(
+        self, topic: str, type_name: str, data: bytes, log_time_ns: int, publish_time_ns: int | None = None
+    ) -> None:
+        """Records an already serialised message of type_name ('pkg/msg/Type')."""
         with self._lock:
-            channel = self._channel(topic, ros_type_name(msg))
+            channel = self._channel(topic, type_name)
             self._writer.add_message(
                 channel_id=channel, log_time=log_time_ns, publish_time=publish_time_ns or log_time_ns, data=data,
                 sequence=self._sequence[topic],
             )  # fmt: skip
             self._sequence[topic] += 1
             self.count += 1
-        return data
 
     def close(self) -> None:
         with self._lock:
