@@ -54,14 +54,14 @@ def test_readme_table_matches_the_defaults() -> None:
 
 
 def test_every_pipeline_setting_has_a_flat_name() -> None:
-    """A field added to a part of PipelineConfig must get a ROS parameter / CLI name (threads is internal)."""
+    """A field added to a part of PipelineConfig must get a ROS parameter / CLI name."""
     base = PipelineConfig()
     paths = set()
     for f in fields(base):
         value = getattr(base, f.name)
         if is_dataclass(value):
             paths |= {f"{f.name}.{g.name}" for g in fields(value)}
-        elif f.name != "threads":
+        else:
             paths.add(f.name)
     assert paths == set(FLAT_NAMES.values())
 

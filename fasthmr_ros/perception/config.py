@@ -40,7 +40,9 @@ class PipelineConfig:
     lift_model: str = ""  # landmark-lift weights (fasthmr train-lift); "" = the embedded lift
     smpl_model: str = ""  # SMPL_NEUTRAL .pkl/.npz; "" = the embedded (non-SMPL) body model
     max_people: int = 4  # people per frame (the encoder's batch)
-    threads: int = 0  # torch CPU threads; 0 = torch's default (not a node parameter)
+    # torch CPU threads; 0 = auto: 1 for the landmark pose source on a CPU (small models whose ops are too short
+    # to share; see Pipeline), torch's default otherwise
+    threads: int = 0
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     masks: MaskConfig = field(default_factory=MaskConfig)
     decoder: DecoderSettings = field(default_factory=DecoderSettings)
@@ -116,6 +118,7 @@ FLAT_NAMES: dict[str, str] = {
     "decoder_lookahead": "decoder.lookahead",
     "decoder_lift_strength": "decoder.lift_strength",
     "max_people": "max_people",
+    "torch_threads": "threads",
 }
 
 

@@ -61,12 +61,18 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig, log: Callable[[str], None] | None = None) -> None:
         self.config = config
-        if config.threads:
-            torch.set_num_threads(config.threads)
         self.device = torch.device(config.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device '{config.device}' requested but CUDA is not available (use device: cpu)")
         self.pose_source = resolve_pose_source(config)
+        threads = config.threads
+        if not threads and self.pose_source == "landmarks" and self.device.type == "cpu":
+            # The lift, decoder and body model are hundreds of sub-millisecond ops a frame. Measured on 2 cores
+            # with the masks stage busy beside them: 1 thread ~34 ms a frame, torch's default (2) 130-260 ms,
+            # each op's OpenMP team waiting for a thread the masks had taken.
+            threads = 1
+        if threads:
+            torch.set_num_threads(threads)
         self.body = load_body_model(config.smpl_model or None).to(self.device).eval()
         self.body_model = self.body.name
         self.faces = np.asarray(self.body.faces)
