@@ -142,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
                     frame = rgb
                 write(frame)
 
+        upcoming = next(frames, None)  # decoded ahead, so that sending a frame is only publishing it
         while True:
             while len(pending) < max(args.in_flight, 1) and not (total and index + 1 >= total):
-                rgb = next(frames, None)
+                rgb, upcoming = upcoming, None
                 if rgb is None:
                     break
                 index += 1
@@ -156,6 +157,11 @@ def run(args: argparse.Namespace) -> int:
                 info_pub.publish(camera_info_msg(k, width, height, header))
                 pending.append((index, (header.stamp.sec, header.stamp.nanosec), rgb, time.monotonic()))
                 image_pub.publish(rgb_to_image_msg(rgb, header))
+            # while the node works: write what is answered (a few frames may wait for their overlays; more means
+            # the drawing lags, so wait for it) and decode the next frame
+            write_ready(args.timeout if len(unwritten) > 4 else 0.0)
+            if upcoming is None and not (total and index + 1 >= total):
+                upcoming = next(frames, None)
             if not pending:
                 break
             frame_index, key, rgb, sent = pending[0]
@@ -184,8 +190,6 @@ def run(args: argparse.Namespace) -> int:
                 if frame_index % 10 == 0:
                     print(f"[demo] frame {frame_index}: {len(result.humans)} people, {latencies[-1] * 1e3:.0f} ms",
                           flush=True)  # fmt: skip
-            # a few answered frames may wait for their overlays; more means the drawing lags: wait for it
-            write_ready(args.timeout if len(unwritten) > 4 else 0.0)
         write_ready(args.timeout)
         for _, rgb, _ in unwritten:  # overlays that never came (timeout): the plain frames keep the timing
             counts["overlays skipped"] += 1
