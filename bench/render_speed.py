@@ -6,13 +6,23 @@ few vertices added so it has exactly 6890 (SMPL's count). People stand side by s
 a similar share of the image at every size (the focal length scales with the width).
 
     python bench/render_speed.py [--repeats 15] [--threads 1]
+    python bench/render_speed.py --against 021692d [--repeats 31]   # old vs new, side by side
+
+--against REV loads render.py as it was at git revision REV (021692d: the last one before the faster rasteriser)
+and times it interleaved with the installed one, repeat by repeat, so that load on a shared machine hits both
+alike; it also says whether the two overlays are pixel-identical.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -23,6 +33,7 @@ from fasthmr_ros.runtime.body_files import load_body_model
 
 SIZES = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
 PEOPLE = (1, 2, 4, 8)
+COMPARE_ROWS = ((854, 480, 1), (854, 480, 2), (854, 480, 4), (1280, 720, 1), (1280, 720, 2), (1280, 720, 4))
 
 
 def people_in_camera(vertices: np.ndarray, count: int) -> list[np.ndarray]:
@@ -42,10 +53,51 @@ def median_ms(fn, repeats: int) -> tuple[float, float]:
     return 1000.0 * statistics.median(wall), 1000.0 * statistics.median(cpu)
 
 
+def render_at_revision(revision: str) -> ModuleType:
+    """fasthmr_ros/perception/render.py as committed at `revision`, imported as a standalone module."""
+    root = Path(__file__).resolve().parents[1]
+    text = subprocess.run(
+        ["git", "show", f"{revision}:fasthmr_ros/perception/render.py"], cwd=root, check=True, capture_output=True
+    ).stdout
+    spec = importlib.util.spec_from_loader(f"render_at_{revision}", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    exec(compile(text, f"{revision}:render.py", "exec"), module.__dict__)
+    return module
+
+
+def compare(revision: str, rows: list[tuple[str, int, int, int, np.ndarray, np.ndarray]], repeats: int) -> None:
+    """Old (git revision) vs installed render_meshes, interleaved; CPU-time medians and their ratio.
+
+    rows: (mesh label, width, height, people, vertices, faces).
+    """
+    old = render_at_revision(revision)
+    print(f"render_meshes CPU ms, median of {repeats}, {revision} vs installed, interleaved:")
+    print("| mesh | image | people | old | new | old / new | overlay identical |")
+    print("|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(0)
+    for label, width, height, count, vertices, faces in rows:
+        focal = 1.2 * width
+        K = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        meshes = [(v, faces, (0.7, 0.8, 1.0)) for v in people_in_camera(vertices, count)]
+        same = np.array_equal(old.render_meshes(image, meshes, K), render_meshes(image, meshes, K))
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        for _ in range(repeats):
+            for name, fn in (("old", old.render_meshes), ("new", render_meshes)):
+                start = time.process_time()
+                fn(image, meshes, K)
+                times[name].append(time.process_time() - start)
+        a, b = (1000.0 * statistics.median(times[name]) for name in ("old", "new"))
+        cells = f"{a:.1f} | {b:.1f} | {a / b:.2f} | {'yes' if same else 'NO'}"
+        print(f"| {label} | {width}x{height} | {count} | {cells} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--against", metavar="REV", default="", help="git revision of render.py to compare with")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = load_body_model(None)
@@ -62,6 +114,10 @@ def main() -> int:
     smpl_faces = np.concatenate(
         [faces[extra:], np.stack([split[:, 0], new, split[:, 2]], 1), np.stack([new, split[:, 1], split[:, 2]], 1)]
     )
+    if args.against:
+        rows = [("embedded", w, h, n, vertices, faces) for w, h, n in COMPARE_ROWS]
+        compare(args.against, [*rows, ("SMPL-sized", 640, 480, 1, smpl_vertices, smpl_faces)], args.repeats)
+        return 0
 
     print(f"mesh: {len(vertices)} vertices / {len(faces)} faces (SMPL-sized: 6890 / {len(smpl_faces)})")
     print("| image | people | render_meshes wall / CPU (ms) | rasterize only wall / CPU (ms) | covered px |")

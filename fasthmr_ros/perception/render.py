@@ -1,10 +1,10 @@
 """CPU mesh renderer for overlays and previews: z-buffered triangles, Gouraud-shaded, perspective camera from K.
 
 Vectorised numpy, no per-pixel Python loop: every candidate pixel inside every triangle's bounding box is
-generated at once, tested with edge functions, and the nearest one per pixel wins (depth test on interpolated 1/z,
-which is linear in screen space). Triangles are clipped against the near plane in camera space first, so meshes
-that cross or sit behind the camera render correctly. Camera frame = OpenCV optical frame (x right, y down,
-z forward, metres); pixel centres are at integer coordinates, as in OpenCV.
+generated (a few cache-sized passes of whole triangles), tested with edge functions, and the nearest one per pixel
+wins (depth test on interpolated 1/z, which is linear in screen space). Triangles are clipped against the near
+plane in camera space first, so meshes that cross or sit behind the camera render correctly. Camera frame = OpenCV
+optical frame (x right, y down, z forward, metres); pixel centres are at integer coordinates, as in OpenCV.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def _max3(a: np.ndarray) -> np.ndarray:
 def _vertex_shade(vertices: np.ndarray, faces: np.ndarray, face_normals: np.ndarray) -> np.ndarray:
     """Headlight Lambert intensity per vertex from area-weighted vertex normals (two-sided)."""
     flat_faces = faces.ravel()
-    n = [np.bincount(flat_faces, np.repeat(face_normals[:, k], 3), len(vertices)) for k in range(3)]
+    # Contiguous normal components: np.repeat of a strided column costs more than the copy.
+    n = [np.bincount(flat_faces, np.repeat(normal_k, 3), len(vertices)) for normal_k in face_normals.T.copy()]
     x, y, z = vertices[:, 0], vertices[:, 1], vertices[:, 2]
     # cos(angle) between the normal and the ray to the camera, both unnormalised until here.
     dot = n[0] * x + n[1] * y + n[2] * z
@@ -81,10 +82,10 @@ def _clip_near(tri: np.ndarray, shade: np.ndarray, near: float) -> tuple[np.ndar
     Returns the clipped triangles, their shades and the index of the input triangle each came from.
     """
     behind = tri[:, :, 2] < near
-    count = behind.sum(axis=1)
     source = np.arange(len(tri))
-    if not count.any():
+    if not behind.any():  # the usual case; a row sum over (N,3) costs more than the test
         return tri, shade, source
+    count = behind.sum(axis=1)
     whole = count == 0
     keep_tri, keep_shade, keep_source = [tri[whole]], [shade[whole]], [source[whole]]
     for n_behind in (1, 2):
@@ -119,6 +120,81 @@ def _empty_raster(width: int, height: int) -> Raster:
     )
 
 
+def _mesh_triangles(
+    mesh_index: int, vertices: np.ndarray, faces: np.ndarray, cull_back: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-frame corners (F,3,3) and per-corner shades (F,3) of a mesh's faces (front faces only if culling)."""
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"mesh {mesh_index}: expected vertices (V,3) and faces (F,3)")
+    # One contiguous array per coordinate and per corner: the normals and the facing test are then plain 1-D
+    # arithmetic, several times cheaper than slicing (F,3,3) corner arrays or np.cross.
+    vx, vy, vz = np.ascontiguousarray(vertices.T)
+    f0, f1, f2 = np.ascontiguousarray(faces.T)
+    x0, y0, z0 = vx[f0], vy[f0], vz[f0]
+    ax, ay, az = vx[f1] - x0, vy[f1] - y0, vz[f1] - z0
+    bx, by, bz = vx[f2] - x0, vy[f2] - y0, vz[f2] - z0
+    normal = np.empty((len(faces), 3))
+    normal[:, 0] = ay * bz - az * by
+    normal[:, 1] = az * bx - ax * bz
+    normal[:, 2] = ax * by - ay * bx
+    # Vertex normals need every face, culled or not, or silhouettes would darken.
+    shade = _vertex_shade(vertices, faces, normal)
+    if cull_back:
+        # Outward CCW faces seen from the camera have normals pointing back at it (n . v0 < 0).
+        facing = normal[:, 0] * x0 + normal[:, 1] * y0 + normal[:, 2] * z0
+        faces = faces[np.flatnonzero(facing < 0)]
+    # Only the faces that are kept get their corners gathered.
+    return np.take(vertices, faces, axis=0), np.take(shade, faces)
+
+
+# Candidate pixels per pass: 2^16-2^18 measured alike; one pass over everything was ~30% slower at 1280x720 with
+# 4 people, 2^14 slower everywhere.
+_CHUNK = 1 << 17
+
+
+def _depth_test(
+    best: np.ndarray, planes: np.ndarray, counts: np.ndarray, nx: np.ndarray, corner: np.ndarray, span: int, first: int
+) -> None:
+    """Scatter the nearest candidate of these triangles into the z-buffer `best` (a box `span` pixels wide).
+
+    planes (12, T) float32 as in rasterize_meshes; counts, nx: box sizes; corner: each box's corner in the buffer;
+    first: the index of the first of these triangles among all.
+    """
+    # Candidates: every pixel centre of every box, as (triangle, column, row) with the box corner at (0, 0).
+    total = int(counts.sum(dtype=np.int64))
+    starts = np.cumsum(counts, dtype=np.int64) - counts
+    local = np.arange(total, dtype=np.int32) - np.repeat(starts.astype(np.int32), counts)
+    ly, lx = np.divmod(local, np.repeat(nx, counts))
+    lxf, lyf = lx.astype(np.float32), ly.astype(np.float32)
+    # Evaluated as (a*x + b*y) + c, one float32 rounding at a time: pixels on an edge go the same way as in the
+    # plain per-candidate formula whatever the memory layout.
+    w1 = np.repeat(planes[0], counts) * lxf
+    w1 += np.repeat(planes[1], counts) * lyf
+    w1 += np.repeat(planes[2], counts)
+    w2 = np.repeat(planes[3], counts) * lxf
+    w2 += np.repeat(planes[4], counts) * lyf
+    w2 += np.repeat(planes[5], counts)
+    # A small tolerance closes hairline cracks along shared edges.
+    inside = (w1 >= -1e-6) & (w2 >= -1e-6)
+    inside &= w1 + w2 <= 1.0 + 1e-6
+    inside = np.flatnonzero(inside)
+    tri_of = np.repeat(np.arange(len(counts), dtype=np.int32), counts)[inside]
+    lxf, lyf = lxf[inside], lyf[inside]
+    pixel = corner[tri_of] + ly[inside] * span + lx[inside]
+    cand_inv_z = planes[6][tri_of] * lxf
+    cand_inv_z += planes[7][tri_of] * lyf
+    cand_inv_z += planes[8][tri_of]
+    # Depth test in one scatter: the nearest surface has the largest 1/z, and for positive floats the bit pattern
+    # orders like the value, so a key of (1/z bits, ~triangle) packed in an int64 per pixel keeps the nearest
+    # candidate, and among equal depths the first triangle, whatever order the candidates come in.
+    # Negative 1/z gives a negative key and never beats the empty pixel's 0.
+    key = cand_inv_z.view(np.int32).astype(np.int64) << 32
+    key |= np.int64(0xFFFFFFFF) - (tri_of + first)
+    np.maximum.at(best, pixel, key)
+
+
 def rasterize_meshes(
     meshes: Sequence[Mesh], K: np.ndarray, width: int, height: int, near: float = DEFAULT_NEAR, cull_back: bool = True
 ) -> Raster:
@@ -128,20 +204,9 @@ def rasterize_meshes(
         raise ValueError(f"K must be a 3x3 intrinsics matrix, got shape {K.shape}")
     tris, shades, owners = [], [], []
     for mesh_index, (vertices, faces, _) in enumerate(meshes):
-        vertices = np.asarray(vertices, dtype=np.float64)
-        faces = np.asarray(faces, dtype=np.int64)
-        if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
-            raise ValueError(f"mesh {mesh_index}: expected vertices (V,3) and faces (F,3)")
         if len(faces) == 0:
             continue
-        tri = vertices[faces]
-        normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-        shade = _vertex_shade(vertices, faces, normal)
-        if cull_back:
-            # Outward CCW faces seen from the camera have normals pointing back at it (n . v0 < 0).
-            front = np.einsum("ij,ij->i", normal, tri[:, 0]) < 0
-            tri, faces = tri[front], faces[front]
-        shade = shade[faces]
+        tri, shade = _mesh_triangles(mesh_index, vertices, faces, cull_back)
         tris.append(tri)
         shades.append(shade)
         owners.append(np.full(len(tri), mesh_index, dtype=np.int32))
@@ -157,10 +222,10 @@ def rasterize_meshes(
     v = K[1, 1] * yn + K[1, 2]
 
     # Integer pixel centres inside each triangle's bounding box, clipped to the image.
-    x0 = np.clip(np.ceil(_min3(u)), 0, width).astype(np.int64)
-    x1 = np.clip(np.floor(_max3(u)), -1, width - 1).astype(np.int64)
-    y0 = np.clip(np.ceil(_min3(v)), 0, height).astype(np.int64)
-    y1 = np.clip(np.floor(_max3(v)), -1, height - 1).astype(np.int64)
+    x0 = np.clip(np.ceil(_min3(u)), 0, width).astype(np.int32)
+    x1 = np.clip(np.floor(_max3(u)), -1, width - 1).astype(np.int32)
+    y0 = np.clip(np.ceil(_min3(v)), 0, height).astype(np.int32)
+    y1 = np.clip(np.floor(_max3(v)), -1, height - 1).astype(np.int32)
     nx, ny = np.maximum(x1 - x0 + 1, 0), np.maximum(y1 - y0 + 1, 0)
     du1, dv1 = u[:, 1] - u[:, 0], v[:, 1] - v[:, 0]
     du2, dv2 = u[:, 2] - u[:, 0], v[:, 2] - v[:, 0]
@@ -172,52 +237,58 @@ def rasterize_meshes(
     du1, dv1, du2, dv2 = du1[live], dv1[live], du2[live], dv2[live]
     x0, y0, nx, ny = x0[live], y0[live], nx[live], ny[live]
     # Everything interpolated in screen space is a plane a*x + b*y + c per triangle: the barycentric weights of
-    # corners 1 and 2, 1/z (for the depth test) and the shade. planes[t, k] = (a, b, c), with (x, y) counted
-    # from the bounding box corner (x0, y0) so that float32 keeps the precision.
-    planes = np.empty((len(live), 4, 3), dtype=np.float64)
-    planes[:, 0, 0], planes[:, 0, 1] = dv2 * inv_area, -du2 * inv_area
-    planes[:, 1, 0], planes[:, 1, 1] = -dv1 * inv_area, du1 * inv_area
-    for k, value in ((2, inv_z[live]), (3, shade[live])):
-        planes[:, k, :2] = (value[:, 1:2] - value[:, 0:1]) * planes[:, 0, :2]
-        planes[:, k, :2] += (value[:, 2:3] - value[:, 0:1]) * planes[:, 1, :2]
+    # corners 1 and 2, 1/z (for the depth test) and the shade. planes[3k:3k+3] = (a, b, c) of plane k, with (x, y)
+    # counted from the bounding box corner (x0, y0) so that float32 keeps the precision. One contiguous row per
+    # coefficient, because each is spread over candidates with np.repeat, far cheaper than a gather of rows.
+    planes = np.empty((12, len(live)), dtype=np.float64)
+    planes[0], planes[1] = dv2 * inv_area, -du2 * inv_area
+    planes[3], planes[4] = -dv1 * inv_area, du1 * inv_area
     ox, oy = x0 - u[live, 0], y0 - v[live, 0]
-    planes[:, :, 2] = planes[:, :, 0] * ox[:, None] + planes[:, :, 1] * oy[:, None]
-    planes[:, 2, 2] += inv_z[live, 0]
-    planes[:, 3, 2] += shade[live, 0]
+    for k, value in ((2, inv_z[live]), (3, shade[live])):
+        d1, d2 = value[:, 1] - value[:, 0], value[:, 2] - value[:, 0]
+        planes[3 * k] = d1 * planes[0] + d2 * planes[3]
+        planes[3 * k + 1] = d1 * planes[1] + d2 * planes[4]
+    for k in range(4):
+        planes[3 * k + 2] = planes[3 * k] * ox + planes[3 * k + 1] * oy
+    planes[8] += inv_z[live, 0]
+    planes[11] += shade[live, 0]
     planes = planes.astype(np.float32)
 
+    # The z-buffer spans only the box around all candidates: people rarely fill the frame, and a smaller buffer
+    # is cheaper to clear, to scatter into and to scan for covered pixels.
+    left, top = int(x0.min()), int(y0.min())
+    span = int((x0 + nx).max()) - left
+    box_rows = int((y0 + ny).max()) - top
+    best = np.zeros(box_rows * span, dtype=np.int64)
+    corner = (y0 - top) * span + (x0 - left)
+    # Candidates go through in chunks of whole triangles: the depth key does not depend on the order, and a chunk's
+    # temporaries stay in cache where one pass over many people's candidates would stream them through memory.
     counts = nx * ny
-    starts = np.cumsum(counts) - counts
-    tri_of = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-    local = (np.arange(int(counts.sum()), dtype=np.int64) - starts[tri_of]).astype(np.int32)
-    nx_of = nx.astype(np.int32)[tri_of]
-    ly, lx = np.divmod(local, nx_of)
-    lxf, lyf = lx.astype(np.float32), ly.astype(np.float32)
-    coef = planes[tri_of, :2]
-    w1 = coef[:, 0, 0] * lxf + coef[:, 0, 1] * lyf + coef[:, 0, 2]
-    w2 = coef[:, 1, 0] * lxf + coef[:, 1, 1] * lyf + coef[:, 1, 2]
-    # A small tolerance closes hairline cracks along shared edges.
-    inside = np.flatnonzero((w1 >= -1e-6) & (w2 >= -1e-6) & (w1 + w2 <= 1.0 + 1e-6))
-    tri_of, lxf, lyf = tri_of[inside], lxf[inside], lyf[inside]
-    pixel = (y0[tri_of] + ly[inside]) * width + (x0[tri_of] + lx[inside])
-    coef = planes[tri_of, 2:]
-    cand_inv_z = coef[:, 0, 0] * lxf + coef[:, 0, 1] * lyf + coef[:, 0, 2]
-
-    # Depth test: nearest surface = largest 1/z per pixel.
-    best = np.zeros(height * width, dtype=np.float32)
-    np.maximum.at(best, pixel, cand_inv_z)
-    win = np.flatnonzero(cand_inv_z >= best[pixel])
-    # Ties (shared edges at equal depth) leave duplicates: keep one per pixel.
-    pixel, first = np.unique(pixel[win], return_index=True)
-    win = win[first]
-    tri_of, coef = tri_of[win], coef[win]
-    cand_shade = coef[:, 1, 0] * lxf[win] + coef[:, 1, 1] * lyf[win] + coef[:, 1, 2]
+    ends = np.cumsum(counts, dtype=np.int64)
+    cuts = np.searchsorted(ends, np.arange(_CHUNK, int(ends[-1]), _CHUNK), side="right")
+    for first, stop in zip([0, *cuts], [*cuts, len(counts)], strict=True):
+        if stop > first:
+            _depth_test(
+                best, planes[:, first:stop], counts[first:stop], nx[first:stop], corner[first:stop], span, first
+            )
+    covered = np.flatnonzero(best != 0)  # row-major in the box, so sorted in the image too
+    best = best[covered]
+    win_tri = (np.int64(0xFFFFFFFF) - (best & 0xFFFFFFFF)).astype(np.int32)
+    win_inv_z = (best >> 32).astype(np.int32).view(np.float32)
+    row, col = np.divmod(covered, span)
+    row += top
+    col += left
+    win_lx = (col - x0[win_tri]).astype(np.float32)
+    win_ly = (row - y0[win_tri]).astype(np.float32)
+    cand_shade = planes[9][win_tri] * win_lx
+    cand_shade += planes[10][win_tri] * win_ly
+    cand_shade += planes[11][win_tri]
     return Raster(
         width=width,
         height=height,
-        pixels=pixel,
-        depth=(1.0 / cand_inv_z[win]).astype(np.float32),
-        mesh_id=owner[live][tri_of],
+        pixels=row * width + col,
+        depth=(1.0 / win_inv_z).astype(np.float32),
+        mesh_id=owner[live][win_tri],
         shade=np.clip(cand_shade, 0.0, 1.0).astype(np.float32),
     )
 
@@ -242,9 +313,14 @@ def render_meshes(
     out = image.copy()
     if len(raster.pixels):
         palette = np.stack([_color01(color) for _, _, color in meshes]) * (alpha * 255.0)
+        # One channel at a time: numpy gathers and scatters 1-D (even strided) arrays several times faster than
+        # 3-byte rows or (N,3) broadcasts. Same float64 sums in the same order as a per-row blend.
         flat = out.reshape(-1, 3)
-        below = flat[raster.pixels].astype(np.float32) * (1.0 - alpha)
-        flat[raster.pixels] = (palette[raster.mesh_id] * raster.shade[:, None] + below + 0.5).astype(np.uint8)
+        for c in range(3):
+            channel = flat[:, c]
+            below = channel[raster.pixels].astype(np.float32) * (1.0 - alpha)
+            lit = np.take(palette[:, c], raster.mesh_id) * raster.shade
+            channel[raster.pixels] = (lit + below + 0.5).astype(np.uint8)
     return out
 
 
