@@ -8,7 +8,27 @@ from torch import nn
 
 from fasthmr_ros.model.body import BodyModel
 from fasthmr_ros.model.landmark_map import landmark_blend, vertex_indices
-from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
+from fasthmr_ros.model.skeleton import PARENTS
+
+
+def _tree_levels(parents: tuple[int, ...]) -> list[tuple[int, int]]:
+    """[start, stop) joint ranges of equal depth in the kinematic tree, root excluded; checks the numbering is
+    level by level (every joint's parent lies in an earlier range)."""
+    depth = [0] * len(parents)
+    for j in range(1, len(parents)):
+        depth[j] = depth[parents[j]] + 1
+    if depth != sorted(depth):
+        raise ValueError("joints must be numbered level by level for the batched forward kinematics")
+    levels, start = [], 1
+    for j in range(2, len(parents) + 1):
+        if j == len(parents) or depth[j] != depth[start]:
+            levels.append((start, j))
+            start = j
+    return levels
+
+
+_LEVELS = _tree_levels(PARENTS)
+_PARENT_INDEX = [max(p, 0) for p in PARENTS]
 
 
 class BodyPoints(nn.Module):
@@ -38,16 +58,17 @@ class BodyPoints(nn.Module):
         eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
         pose_feature = (rotmats[:, 1:] - eye).reshape(batch, -1)  # (B,207), smplx's pose blend-shape input
         points = points + torch.einsum("bf,fpc->bpc", pose_feature, self.point_posedirs)
-        # forward kinematics: world transform of each joint
-        world_rot = [rotmats[:, 0]]
-        world_pos = [rest_joints[:, 0]]
-        for j in range(1, NUM_JOINTS):
-            parent = PARENTS[j]
-            offset = rest_joints[:, j] - rest_joints[:, parent]
-            world_pos.append(world_pos[parent] + torch.einsum("bij,bj->bi", world_rot[parent], offset))
-            world_rot.append(world_rot[parent] @ rotmats[:, j])
-        rot = torch.stack(world_rot, 1)  # (B,24,3,3)
-        joints = torch.stack(world_pos, 1)  # (B,24,3)
+        # forward kinematics, one tree level at a time: SMPL's joints are numbered level by level, so each level is
+        # a contiguous range whose parents are all earlier, and 8 batched steps replace 23 per-joint ones (this
+        # runs several times a frame in the landmark lift, where per-op overhead is the cost)
+        offsets = (rest_joints[:, 1:] - rest_joints[:, _PARENT_INDEX[1:]])[..., None]  # (B,23,3,1)
+        rot, joints = rotmats[:, :1], rest_joints[:, :1]
+        for start, stop in _LEVELS:
+            parents = _PARENT_INDEX[start:stop]  # indices into the levels done so far: joints 0 .. start-1
+            parent_rot = rot[:, parents]
+            rot = torch.cat([rot, parent_rot @ rotmats[:, start:stop]], 1)
+            step = (parent_rot @ offsets[:, start - 1 : stop - 1])[..., 0]
+            joints = torch.cat([joints, joints[:, parents] + step], 1)
         # skinning transform maps rest-pose points: x -> R_j (x - J_j^rest) + J_j^posed
         shift = joints - torch.einsum("bjik,bjk->bji", rot, rest_joints)
         blend_rot = torch.einsum("pj,bjik->bpik", self.point_weights, rot)
