@@ -45,7 +45,7 @@ class FrameSource:
                 if bgr is None:
                     print(f"[replay] skipping unreadable image {image_path}", file=sys.stderr)
                     continue
-                yield cv2.cvtColor(self._resize(bgr), cv2.COLOR_BGR2RGB)
+                yield cv2.cvtColor(resize_to_width(bgr, self.width), cv2.COLOR_BGR2RGB)
             return
         capture = cv2.VideoCapture(str(self.path))
         try:
@@ -54,12 +54,9 @@ class FrameSource:
                 if not ok:
                     break
                 # resized first: the colour swap then touches the small image (same pixels either way)
-                yield cv2.cvtColor(self._resize(bgr), cv2.COLOR_BGR2RGB)
+                yield cv2.cvtColor(resize_to_width(bgr, self.width), cv2.COLOR_BGR2RGB)
         finally:
             capture.release()
-
-    def _resize(self, image: np.ndarray) -> np.ndarray:
-        return resize_to_width(image, self.width)
 
 
 def resize_to_width(image: np.ndarray, width: int) -> np.ndarray:

@@ -50,6 +50,12 @@ def _start_node(out: Path, params: list[str], env: dict[str, str]) -> subprocess
     return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def arrived_or_overtaken(key: tuple[int, int], received: dict) -> bool:
+    """Whether the answer for stamp `key` is in `received`, or a later frame's is: the node answers the newest
+    frame only, so a later answer means this one is not coming."""
+    return key in received or any(other > key for other in received)
+
+
 def run(args: argparse.Namespace) -> int:
     from fasthmr_ros.ros.dds import configure_dds
 
@@ -128,8 +134,7 @@ def run(args: argparse.Namespace) -> int:
             result only, so a later frame's overlay means this one's was skipped, not that it is still coming."""
             while unwritten:
                 key, rgb, has_meshes = unwritten[0]
-                drawn_or_skipped = lambda key=key: key in overlays or any(other > key for other in overlays)  # noqa: E731
-                if has_meshes and not spin_until(drawn_or_skipped, wait_s):
+                if has_meshes and not spin_until(lambda key=key: arrived_or_overtaken(key, overlays), wait_s):
                     return
                 unwritten.popleft()
                 if not has_meshes:
@@ -166,13 +171,10 @@ def run(args: argparse.Namespace) -> int:
                 break
             frame_index, key, rgb, sent = pending[0]
 
-            def answered(key=key) -> bool:
-                # a later frame's meshes before this one's mean the node dropped this frame (newest-frame-only)
-                return key in meshes or any(other > key for other in meshes)
-
             # the window counts frames the node's two stages hold; the overlay of an answered frame is drawn by the
-            # node's third thread meanwhile and written once it arrives
-            if not spin_until(answered, args.timeout):
+            # node's third thread meanwhile and written once it arrives. A later frame's meshes before this one's
+            # mean the node dropped this frame (newest-frame-only)
+            if not spin_until(lambda key=key: arrived_or_overtaken(key, meshes), args.timeout):
                 print(f"[demo] no answer for frame {frame_index} within {args.timeout:.0f} s; skipping it",
                       file=sys.stderr)  # fmt: skip
                 pending.popleft()
@@ -191,8 +193,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"[demo] frame {frame_index}: {len(result.humans)} people, {latencies[-1] * 1e3:.0f} ms",
                           flush=True)  # fmt: skip
         write_ready(args.timeout)
-        for _, rgb, _ in unwritten:  # overlays that never came (timeout): the plain frames keep the timing
-            counts["overlays skipped"] += 1
+        for _, rgb, has_meshes in unwritten:  # overlays that never came (timeout): the plain frames keep the timing
+            counts["overlays skipped"] += int(has_meshes)
             write(rgb)
         elapsed = time.monotonic() - started
         weights = result.weights if result is not None else "unknown"

@@ -124,20 +124,20 @@ def people_markers_cdr(
     body.pack("I", 0, alignment=4)
     for person in result.people:
         rgb = tuple(float(c) for c in track_colour(person.track_id))
-        common = dict(lifetime_s=lifetime_s)
         if marker_faces is not None and person.vertices is not None and len(marker_faces):
             _marker(body, stamp, frame_id, "mesh", person.track_id, Marker.TRIANGLE_LIST, Marker.ADD,
-                    rgba=(*rgb, 0.8), points=person.vertices[marker_faces], **common)  # fmt: skip
+                    rgba=(*rgb, 0.8), points=person.vertices[marker_faces], lifetime_s=lifetime_s)  # fmt: skip
             count += 1
         _marker(body, stamp, frame_id, "joints", person.track_id, Marker.SPHERE_LIST, Marker.ADD,
-                scale=(0.04, 0.04, 0.04), rgba=(*rgb, 1.0), points=person.joints, **common)  # fmt: skip
+                scale=(0.04, 0.04, 0.04), rgba=(*rgb, 1.0), points=person.joints, lifetime_s=lifetime_s)  # fmt: skip
         _marker(body, stamp, frame_id, "bones", person.track_id, Marker.LINE_LIST, Marker.ADD,
-                scale=(0.015, 1.0, 1.0), rgba=(*rgb, 1.0), points=person.joints[_BONE_ENDS], **common)  # fmt: skip
+                scale=(0.015, 1.0, 1.0), rgba=(*rgb, 1.0), points=person.joints[_BONE_ENDS],
+                lifetime_s=lifetime_s)  # fmt: skip
         head = person.joints[15]
         # optical frame: y points down, so "above the head" is -y
         _marker(body, stamp, frame_id, "label", person.track_id, Marker.TEXT_VIEW_FACING, Marker.ADD,
                 scale=(1.0, 1.0, 0.12), rgba=(1.0, 1.0, 1.0, 1.0), position=(head[0], head[1] - 0.25, head[2]),
-                text=f"id {person.track_id} ({person.score:.2f})", **common)  # fmt: skip
+                text=f"id {person.track_id} ({person.score:.2f})", lifetime_s=lifetime_s)  # fmt: skip
         count += 3
     for track_id in result.ended_track_ids:
         for ns in NAMESPACES:
