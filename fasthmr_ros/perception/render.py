@@ -204,9 +204,9 @@ def rasterize_meshes(
         raise ValueError(f"K must be a 3x3 intrinsics matrix, got shape {K.shape}")
     tris, shades, owners = [], [], []
     for mesh_index, (vertices, faces, _) in enumerate(meshes):
-        if len(faces) == 0:
+        tri, shade = _mesh_triangles(mesh_index, vertices, faces, cull_back)  # checks the shapes, empty ones too
+        if len(tri) == 0:
             continue
-        tri, shade = _mesh_triangles(mesh_index, vertices, faces, cull_back)
         tris.append(tri)
         shades.append(shade)
         owners.append(np.full(len(tri), mesh_index, dtype=np.int32))
