@@ -144,6 +144,8 @@ def test_overlay_blends_and_keeps_the_background():
         render_meshes(image.astype(np.float32), [], K)
     with pytest.raises(ValueError, match="3x3"):
         render_meshes(image, [], np.eye(4))
+    with pytest.raises(ValueError, match=r"faces \(F,3\)"):  # an empty face list is still checked
+        render_meshes(image, [(np.zeros((3, 3)), np.zeros(0, int), (1.0, 0.0, 0.0))], K)
 
 
 def test_two_bodies_render_in_front_of_each_other():
