@@ -117,3 +117,15 @@ def test_run_through_returns_after_the_last_item_or_raises_the_first_error(overl
 
     with pytest.raises(ValueError, match="item 7"):
         run_through(range(30), first, lambda m: None, overlap=overlap)
+
+
+def test_stop_wakes_an_idle_stage_two_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # stage 2 waiting on an empty hand-over must not sit out its poll period (30 s here) before it sees stop
+    import fasthmr_ros.perception.staged as staged
+
+    monkeypatch.setattr(staged, "_POLL_S", 30.0)
+    nothing = threading.Event()
+    runner = StagedRunner(lambda timeout: nothing.wait(0.01) or None, lambda i: i, lambda m: None, lambda e: None)
+    runner.start()
+    nothing.wait(0.2)  # both threads are now waiting: stage 1 on its source, stage 2 on the hand-over
+    assert runner.stop(timeout=5.0)

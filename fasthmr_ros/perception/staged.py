@@ -19,6 +19,7 @@ In = TypeVar("In")
 Mid = TypeVar("Mid")
 
 _POLL_S = 0.1  # how often waiting threads look at the stop flag
+_WAKE = object()  # put on the hand-over by stop(): an idle stage-2 thread ends now, not a poll period later
 
 
 class StagedRunner(Generic[In, Mid]):
@@ -51,6 +52,10 @@ class StagedRunner(Generic[In, Mid]):
     def stop(self, timeout: float = 5.0) -> bool:
         """Ask both threads to finish their current item and end; True when they did within timeout."""
         self._stop.set()
+        try:
+            self._handoff.put_nowait(_WAKE)
+        except queue.Full:  # stage 2 has an item to take, and looks at the stop flag right after it
+            pass
         for thread in self._threads:
             thread.join(timeout)
         return not any(thread.is_alive() for thread in self._threads)
@@ -93,7 +98,8 @@ class StagedRunner(Generic[In, Mid]):
                 mid = self._handoff.get(timeout=_POLL_S)
             except queue.Empty:
                 continue
-            self._run_second(mid)
+            if mid is not _WAKE:
+                self._run_second(mid)
 
 
 def run_through(
