@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         index = -1
         started = time.monotonic()
         counts = {"overlays skipped": 0, "dropped": 0}
+        most_in_flight = 0
         result = None
 
         def write(frame: np.ndarray) -> None:
@@ -150,7 +151,9 @@ def run(args: argparse.Namespace) -> int:
         upcoming = next(frames, None)  # decoded ahead, so that sending a frame is only publishing it
         while True:
             while len(pending) < max(args.in_flight, 1) and not (total and index + 1 >= total):
-                rgb, upcoming = upcoming, None
+                # the frame decoded ahead, else (a second frame for the window in the same turn) the next one now
+                rgb = upcoming if upcoming is not None else next(frames, None)
+                upcoming = None
                 if rgb is None:
                     break
                 index += 1
@@ -162,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
                 info_pub.publish(camera_info_msg(k, width, height, header))
                 pending.append((index, (header.stamp.sec, header.stamp.nanosec), rgb, time.monotonic()))
                 image_pub.publish(rgb_to_image_msg(rgb, header))
+            most_in_flight = max(most_in_flight, len(pending))
             # while the node works: write what is answered (a few frames may wait for their overlays; more means
             # the drawing lags, so wait for it) and decode the next frame
             write_ready(args.timeout if len(unwritten) > 4 else 0.0)
@@ -207,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
             "latency_ms_p50": float(np.median(latencies) * 1e3) if latencies else None,
             "frames_per_second": len(people_counts) / elapsed if elapsed > 0 else 0.0,
             "frames_in_flight": args.in_flight,
+            "frames_in_flight_max": most_in_flight,  # the most frames sent and not yet answered, at any one time
             # written without meshes drawn: the node's overlay thread skipped them (it draws the newest result)
             "overlay_frames_skipped": counts["overlays skipped"],
             "frames_dropped_by_node": counts["dropped"],  # never answered: a newer frame overtook them in the node
