@@ -131,3 +131,32 @@ def test_batches_and_bad_shapes(model):
         model(rot[:, :1], rot[:, 2:], torch.zeros(2, 10))
     with pytest.raises(ValueError, match="betas"):
         model(rot[:, :1], rot[:, 1:], torch.zeros(2, 11))
+
+
+def test_a_model_without_pose_correctives_skips_them_and_matches_smplx_to_the_bit(model):
+    # the embedded model's posedirs are all zero: its forward leaves that product out, with the very same result
+    assert not model.pose_correctives
+    torch.manual_seed(1)
+    for batch in (1, 3):
+        rotmats = smplx.lbs.batch_rodrigues(0.5 * torch.randn(batch * 24, 3)).view(batch, 24, 3, 3)
+        betas = torch.randn(batch, 10)
+        ours = model(rotmats[:, :1], rotmats[:, 1:], betas)
+        ref = model.layer(betas=betas, body_pose=rotmats[:, 1:], global_orient=rotmats[:, :1])
+        assert torch.equal(ours.vertices, ref.vertices) and torch.equal(ours.joints, ref.joints[:, :24])
+
+
+def test_a_model_with_pose_correctives_applies_them():
+    from fasthmr_ros.model.body import BodyModel
+
+    arrays = dict(load_smpl_arrays(embedded_model_path()))
+    rng = np.random.default_rng(0)
+    arrays["posedirs"] = 0.01 * rng.standard_normal(np.asarray(arrays["posedirs"]).shape)
+    corrected, plain = BodyModel(arrays, "with-correctives"), load_body_model(None)
+    assert corrected.pose_correctives
+    rotmats = smplx.lbs.batch_rodrigues(0.5 * torch.randn(2 * 24, 3)).view(2, 24, 3, 3)
+    betas = torch.randn(2, 10)
+    ours = corrected(rotmats[:, :1], rotmats[:, 1:], betas)
+    ref = corrected.layer(betas=betas, body_pose=rotmats[:, 1:], global_orient=rotmats[:, :1])
+    assert torch.equal(ours.vertices, ref.vertices)
+    moved = (ours.vertices - plain(rotmats[:, :1], rotmats[:, 1:], betas).vertices).norm(dim=-1)
+    assert float(moved.max()) > 1e-3  # the correctives really changed the surface
