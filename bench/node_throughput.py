@@ -17,9 +17,10 @@ alike, each on its own pipeline that sees every frame in order:
     python -m bench.node_throughput [--frames 40] [--pose-source landmarks] [--decoder] [--device cpu|cuda]
 
 Prints fps (the steady rate: frames out per second between a block's first and last message, so the start and
-drain of each block, which a continuous stream never sees, are not counted), p50 / p95 latency (stage 1 start -> message serialised), people published per
-frame, the stage medians (FrameResult.timings_ms) and model calls per frame. On a GPU machine `--device cuda` runs
-the pipeline and the onnxruntime masks there (`--mask-device tensorrt` for the TensorRT EP).
+drain of each block, which a continuous stream never sees, are not counted), p50 / p95 latency (stage 1 start ->
+message serialised), people published per frame, the stage medians (FrameResult.timings_ms) and model calls per
+frame. On a GPU machine `--device cuda` runs the pipeline and the onnxruntime masks there (`--mask-device tensorrt`
+for the TensorRT EP).
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def main() -> None:
                 calls = pipeline.masks.calls
                 n = max(calls["frames"], 1)
                 print(f"| {size_name} | {people} | {name} | {np.mean([s[1] for s in samples[name]]):.2f} | "
-                      f"{intervals[name] / walls[name]:.1f} | {np.median(values):.1f} | {np.percentile(values, 95):.1f} | "
+                      f"{intervals[name] / walls[name]:.1f} | {np.median(values):.1f} | "
+                      f"{np.percentile(values, 95):.1f} | "
                       f"{stage('masks'):.1f} | {stage('tracking'):.2f} | "
                       f"{stage('lift', 'crop', 'encoder', 'decoder'):.1f} | {stage('body', 'assemble'):.1f} | "
                       f"{calls['detector'] / n:.2f} | {calls['landmarker'] / n:.2f} | "

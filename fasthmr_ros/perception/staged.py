@@ -10,6 +10,7 @@ leave stage 2 in the order they entered stage 1. Where frames come from (newest 
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -52,10 +53,9 @@ class StagedRunner(Generic[In, Mid]):
     def stop(self, timeout: float = 5.0) -> bool:
         """Ask both threads to finish their current item and end; True when they did within timeout."""
         self._stop.set()
-        try:
+        # a full hand-over means stage 2 has an item to take, and it looks at the stop flag right after it
+        with contextlib.suppress(queue.Full):
             self._handoff.put_nowait(_WAKE)
-        except queue.Full:  # stage 2 has an item to take, and looks at the stop flag right after it
-            pass
         for thread in self._threads:
             thread.join(timeout)
         return not any(thread.is_alive() for thread in self._threads)
