@@ -91,3 +91,34 @@ def test_blank_frames_cost_no_landmarker_call():
         assert generator(np.zeros((SIZE[1], SIZE[0], 3), np.uint8)) == []
     assert generator.calls["landmarker"] == 0
     assert generator.calls["detector"] == 3 * 8  # searching: the whole 16-entry schedule every 2 frames
+
+
+def test_through_the_node_with_frames_dropped(sports2d, spawn, ros_node, tmp_path):
+    """The same bound across processes: the node, started cold, gets 40 frames at 100 Hz (far faster than it runs,
+    so it drops most: newest frame only) and must publish both walkers within its first 3 processed frames."""
+    from conftest import Collector, spin_until
+
+    from fasthmr_ros.msg import HumanMeshArray
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for n, frame in enumerate(sports2d[110:150]):
+        cv2.imwrite(str(folder / f"{n:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    meshes = Collector(ros_node, HumanMeshArray, "/fasthmr/meshes")
+    node = spawn("-m", "fasthmr_ros.cli", "run", name="node")
+    assert spin_until(ros_node, lambda: meshes.sub.get_publisher_count() > 0, 120, [node]), "node did not start"
+    replay = spawn("-m", "fasthmr_ros.cli", "replay", str(folder), "--rate", "100", "--wait-subscribers", "1",
+                   name="replay")  # fmt: skip
+    assert replay.wait(timeout=120) == 0, replay.log()
+    spin_until(ros_node, lambda: False, 8, [node])  # the node finishes the frame it holds
+
+    processed = sorted(meshes.messages, key=lambda m: (m.header.stamp.sec, m.header.stamp.nanosec))
+    assert 3 <= len(processed) < 40, f"{len(processed)} of 40 frames processed: none dropped, or too few to judge"
+
+    def places(msg) -> set[str]:
+        bottoms = [(h.roi.y_offset + h.roi.height) / SIZE[1] for h in msg.humans]
+        return {"roof" if b < 0.55 else "grass" if b > 0.8 else "?" for b in bottoms}
+
+    first = {place: next((n for n, m in enumerate(processed, start=1) if place in places(m)), None)
+             for place in ("roof", "grass")}  # fmt: skip
+    assert all(n is not None and n <= BOUND for n in first.values()), (first, [places(m) for m in processed])
