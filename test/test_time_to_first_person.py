@@ -1,6 +1,7 @@
 """Time to first person: someone in view when nobody is followed is published (a confirmed track id) within 3
-processed frames, also when the camera's frames in between are dropped; the detector schedule states its bounds,
-and a detector that finds nothing costs no landmarker call.
+processed frames, also when the camera's frames in between are dropped (in one process, and through the running
+node fed faster than it runs); the detector schedule states its bounds, and a detector that finds nothing costs no
+landmarker call.
 
 Real footage: the Sports2D clip at the demo's 854x480, started cold at frames where both walkers are fully visible
 (checked by eye, docs/masks.md): the woman on the grass (large, the full-frame detector call finds her) and the man
@@ -94,8 +95,10 @@ def test_blank_frames_cost_no_landmarker_call():
 
 
 def test_through_the_node_with_frames_dropped(sports2d, spawn, ros_node, tmp_path):
-    """The same bound across processes: the node, started cold, gets 40 frames at 100 Hz (far faster than it runs,
-    so it drops most: newest frame only) and must publish both walkers within its first 3 processed frames."""
+    """The same bound across processes: the node, started cold, gets frames at 100 Hz (far faster than it runs, so
+    it drops most: newest frame only) and must publish both walkers within its first 3 processed frames. The 40
+    frames (both walkers upright throughout) are played in a loop, 150 in all, so that a slow first frame (start-up)
+    still leaves the node frames to process."""
     from conftest import Collector, spin_until
 
     from fasthmr_ros.msg import HumanMeshArray
@@ -107,13 +110,13 @@ def test_through_the_node_with_frames_dropped(sports2d, spawn, ros_node, tmp_pat
     meshes = Collector(ros_node, HumanMeshArray, "/fasthmr/meshes")
     node = spawn("-m", "fasthmr_ros.cli", "run", name="node")
     assert spin_until(ros_node, lambda: meshes.sub.get_publisher_count() > 0, 120, [node]), "node did not start"
-    replay = spawn("-m", "fasthmr_ros.cli", "replay", str(folder), "--rate", "100", "--wait-subscribers", "1",
+    replay = spawn("-m", "fasthmr_ros.cli", "replay", str(folder), "--rate", "100", "--loop", "--max-frames", "150",
                    name="replay")  # fmt: skip
     assert replay.wait(timeout=120) == 0, replay.log()
     spin_until(ros_node, lambda: False, 8, [node])  # the node finishes the frame it holds
 
     processed = sorted(meshes.messages, key=lambda m: (m.header.stamp.sec, m.header.stamp.nanosec))
-    assert 3 <= len(processed) < 40, f"{len(processed)} of 40 frames processed: none dropped, or too few to judge"
+    assert 3 <= len(processed) < 150, f"{len(processed)} of 150 frames processed: none dropped, or too few to judge"
 
     def places(msg) -> set[str]:
         bottoms = [(h.roi.y_offset + h.roi.height) / SIZE[1] for h in msg.humans]
@@ -121,4 +124,4 @@ def test_through_the_node_with_frames_dropped(sports2d, spawn, ros_node, tmp_pat
 
     first = {place: next((n for n, m in enumerate(processed, start=1) if place in places(m)), None)
              for place in ("roof", "grass")}  # fmt: skip
-    assert all(n is not None and n <= BOUND for n in first.values()), (first, [places(m) for m in processed])
+    assert all(n is not None and n <= BOUND for n in first.values()), (first, [places(m) for m in processed[:6]])
