@@ -31,6 +31,7 @@ def test_demo_writes_every_frame_and_never_waits_on_a_dropped_one(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] + summary["frames_dropped_by_node"] == frames
     assert summary["frames_in_flight_max"] == 4, "the demo never had its whole window of frames out at once"
+    assert summary["frames_decoded_before_start"] == frames  # decoded while the node started, no more than asked
     assert summary["frames"] >= frames // 2 and summary["frames_with_people"] >= 1
     assert elapsed < 120, f"took {elapsed:.0f} s: a frame was waited on for its whole timeout"
     assert "landmark lift" in summary["weights"]
