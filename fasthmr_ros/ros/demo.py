@@ -3,7 +3,7 @@
 Starts the node (`fasthmr run`) as its own process, plays a registry clip to it in lockstep (at most `--in-flight`
 frames whose meshes are not back, 2 by default: one in each of the node's two inference stages, none waiting to be
 dropped, so every frame is processed even on a slow CPU, while the node's third thread draws the overlay of an
-answered one), and writes:
+answered one; the clip is decoded while the node starts, up to --preload-mb), and writes:
   OUT/overlay.mp4   the node's ~/overlay images (meshes drawn over the footage)
   OUT/outputs.mcap  every output message but the overlay (rosbag2-compatible MCAP: Foxglove, `ros2 bag play`, RViz)
   OUT/summary.json  frames, people per frame, track ids, latency, which weights made them
