@@ -41,3 +41,19 @@ def test_demo_writes_every_frame_and_never_waits_on_a_dropped_one(tmp_path):
     # dropped frames are written plain once the video has started, so the video keeps the clip's timing
     assert summary["frames"] <= written <= frames
     assert (out / "outputs.mcap").stat().st_size > 0
+
+
+def test_an_unreadable_video_gives_one_line_and_leaves_no_node_behind(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    out = tmp_path / "demo"
+    env = dict(os.environ)
+    env.pop("ROS_DOMAIN_ID", None)
+    proc = subprocess.run([sys.executable, "-m", "fasthmr_ros.cli", "demo", "--video", str(bad), "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 1
+    assert f"[demo] cannot open video {bad}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    # the node the demo started records into OUT: no process may still be running with that path
+    time.sleep(1.0)
+    left = subprocess.run(["pgrep", "-f", str(out / "outputs.mcap")], capture_output=True, text=True)
+    assert left.stdout.strip() == "", f"node still running: {left.stdout}"

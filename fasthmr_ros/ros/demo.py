@@ -110,30 +110,34 @@ def run(args: argparse.Namespace) -> int:
                 raise RuntimeError(f"the node exited ({node_proc.returncode}); see {out / 'node.log'}")
         return condition()
 
-    source = FrameSource(str(video), args.width)
     writer = None
     people_counts, track_ids, latencies = [], set(), []
     code = 0
     total = args.frames or None
-    # The node takes seconds to start (imports, models): decode the clip meanwhile, so that while it plays the
-    # player's CPU goes to sending and writing, not to H.264 (4.4 ms CPU a Sports2D frame), on cores the node needs.
-    decoded = iter(source)
-    preloaded: deque = deque()
-    preloaded_bytes = 0
-    while preloaded_bytes < args.preload_mb * 2**20 and not (total and len(preloaded) >= total):
-        rgb = next(decoded, None)
-        if rgb is None:
-            break
-        preloaded.append(rgb)
-        preloaded_bytes += rgb.nbytes
-    frames_preloaded = len(preloaded)
-
-    def play():
-        while preloaded:  # handed out and dropped one by one, so memory is freed as the clip plays
-            yield preloaded.popleft()
-        yield from decoded
-
     try:
+        try:  # inside the outer try: a video that cannot be read still stops the node
+            source = FrameSource(str(video), args.width)
+        except ValueError as err:
+            raise RuntimeError(str(err)) from err  # one line, not a traceback
+        # The node takes seconds to start (imports, models): decode the clip meanwhile, so that while it plays the
+        # player's CPU goes to sending and writing, not to H.264 (4.4 ms CPU a Sports2D frame), on cores the node
+        # needs.
+        decoded = iter(source)
+        preloaded: deque = deque()
+        preloaded_bytes = 0
+        while preloaded_bytes < args.preload_mb * 2**20 and not (total and len(preloaded) >= total):
+            rgb = next(decoded, None)
+            if rgb is None:
+                break
+            preloaded.append(rgb)
+            preloaded_bytes += rgb.nbytes
+        frames_preloaded = len(preloaded)
+
+        def play():
+            while preloaded:  # handed out and dropped one by one, so memory is freed as the clip plays
+                yield preloaded.popleft()
+            yield from decoded
+
         if not spin_until(lambda: image_pub.get_subscription_count() > 0, 180):
             raise RuntimeError(f"the node did not subscribe within 180 s; see {out / 'node.log'}")
         time.sleep(0.5)
