@@ -46,6 +46,7 @@ import numpy as np
 
 from fasthmr_ros.model.landmark_map import LANDMARK_NAMES
 from fasthmr_ros.perception.masks import PersonDetection, check_image
+from fasthmr_ros.runtime.os_threads import name_os_thread
 
 # The two subgraphs are registered inside mediapipe's framework bindings; these configs only wire them up.
 _DETECTOR_GRAPH = """
@@ -257,7 +258,8 @@ class MediaPipePeople:
         self._calls_lock = threading.Lock()  # landmarker threads count their calls too
         self._pool: ThreadPoolExecutor | None = None
         if runtime == "tflite" and landmark_threads > 1:
-            self._pool = ThreadPoolExecutor(landmark_threads - 1, thread_name_prefix="fasthmr-landmarks")
+            self._pool = ThreadPoolExecutor(landmark_threads - 1, thread_name_prefix="fasthmr-lm",
+                                            initializer=name_os_thread)  # fmt: skip
         if runtime == "tflite":
             from mediapipe.python.solution_base import SolutionBase
 

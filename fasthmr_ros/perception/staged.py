@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
+from fasthmr_ros.runtime.os_threads import name_os_thread
+
 In = TypeVar("In")
 Mid = TypeVar("Mid")
 
@@ -74,6 +76,7 @@ class StagedRunner(Generic[In, Mid]):
             self._on_error(err)
 
     def _first_loop(self) -> None:
+        name_os_thread()
         # serial: stage 2 right here; overlapped: hand the item to the stage-2 thread
         deliver = self._hand_over if self.overlap else self._run_second
         while not self._stop.is_set():
@@ -93,6 +96,7 @@ class StagedRunner(Generic[In, Mid]):
                 continue
 
     def _second_loop(self) -> None:
+        name_os_thread()
         while not self._stop.is_set():
             try:
                 mid = self._handoff.get(timeout=_POLL_S)

@@ -29,6 +29,7 @@ import numpy as np
 from fasthmr_ros.model.skeleton import BONES
 from fasthmr_ros.perception.render import track_colour
 from fasthmr_ros.perception.types import FrameResult, Person
+from fasthmr_ros.runtime.os_threads import name_os_thread
 
 try:
     import rerun as rr
@@ -371,6 +372,7 @@ class LiveViewer:
         self._mailbox.put(frame)
 
     def _run(self) -> None:
+        name_os_thread()
         while not (self._stop.is_set() and self._mailbox.empty()):
             frame = self._mailbox.take(timeout=0.1)
             if frame is None:

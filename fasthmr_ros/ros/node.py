@@ -37,6 +37,7 @@ from fasthmr_ros.ros import messages as ros_messages
 from fasthmr_ros.ros.frame_slot import LatestFrameSlot
 from fasthmr_ros.ros.params import NodeParams, parameter_defaults
 from fasthmr_ros.ros.stats import NodeStats, ProblemLog
+from fasthmr_ros.runtime.os_threads import name_os_thread
 
 NODE_NAME = "fasthmr"
 RESULT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -334,6 +335,7 @@ class HmrNode(Node):
         return decimate(rest, self.processor.faces, self.params.marker_triangles)
 
     def _visual_loop(self) -> None:
+        name_os_thread()
         while not self._stop.is_set():
             item = self._vis_slot.take(timeout=0.1)
             if item is None:
