@@ -21,6 +21,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bench.demo_rate import demo_command
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -73,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "demo"
-        command = [sys.executable, "-m", "fasthmr_ros.cli", "demo", "--out", str(out)]
-        command += ["--frames", str(args.frames)] if args.frames else []
-        for item in args.param:
-            command += ["-p", item]
+        command = demo_command(sys.executable, out, args.frames, args.param)
         demo = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         node = _node_pid(demo.pid)
         if node is None:
@@ -92,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     def stage2(sample) -> float:
         return sum(cpu for name, cpu in sample[2].values() if name == "fasthmr-stage2")
 
-    playing = [s for s in samples if stage2(s) > 0 and s[2]]
+    playing = [s for s in samples if stage2(s) > 0]
+    if len(playing) < 2:
+        raise SystemExit("the node processed frames for less than one sample period: nothing to count")
     first, last = playing[0], playing[-1]
     seconds, frames = last[0] - first[0], summary["frames"]
     per_group: dict[str, float] = defaultdict(float)

@@ -24,11 +24,18 @@ import tempfile
 from pathlib import Path
 
 
-def run_demo(python: str, out: Path, frames: int) -> dict:
+def demo_command(python: str, out: Path, frames: int, params: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The `fasthmr demo` command line: output folder, frames (0 = the whole clip), node parameters."""
     command = [python, "-m", "fasthmr_ros.cli", "demo", "--out", str(out)]
-    if frames:
-        command += ["--frames", str(frames)]
-    proc = subprocess.run(command, cwd=out.parent, capture_output=True, text=True, timeout=1800)
+    command += ["--frames", str(frames)] if frames else []
+    for item in params:
+        command += ["-p", item]
+    return command
+
+
+def run_demo(python: str, out: Path, frames: int) -> dict:
+    proc = subprocess.run(demo_command(python, out, frames), cwd=out.parent, capture_output=True, text=True,
+                          timeout=1800)  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"{python}: demo failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return json.loads((out / "summary.json").read_text())

@@ -88,6 +88,7 @@ def run_block(pipeline: Pipeline, frames: list[np.ndarray], k: np.ndarray, overl
     from fasthmr_ros.ros import messages as ros_messages
 
     rows: list[tuple[float, int, dict[str, float]]] = []
+    finished: list[float] = []  # when each message was serialised
 
     def first(rgb: np.ndarray):
         return time.perf_counter(), pipeline.detect(Frame(rgb=rgb, camera_matrix=k, intrinsics_known=True))
@@ -103,7 +104,6 @@ def run_block(pipeline: Pipeline, frames: list[np.ndarray], k: np.ndarray, overl
         finished.append(done)
         rows.append(((done - started) * 1e3, len(result.people), dict(result.timings_ms)))
 
-    finished: list[float] = []
     run_through(frames, first, second, overlap=overlap, name="bench")
     return finished[-1] - finished[0], rows
 
@@ -156,7 +156,7 @@ def main() -> None:
             frames = letterboxed(clip, size, args.frames + warmup)
             k = default_camera_matrix(*size)
             pipelines = {v: build(v, people, args) for v in args.variants}
-            walls: dict[str, float] = defaultdict(float)
+            spans: dict[str, float] = defaultdict(float)  # s from each block's first message to its last
             intervals: dict[str, int] = defaultdict(int)
             samples: dict[str, list] = defaultdict(list)
             for name, pipeline in pipelines.items():  # warm-up: first calls, tracks born
@@ -164,8 +164,8 @@ def main() -> None:
             for begin in range(warmup, len(frames), BLOCK):
                 block = frames[begin : begin + BLOCK]
                 for name, pipeline in pipelines.items():
-                    wall, rows = run_block(pipeline, block, k, name.endswith("overlapped"))
-                    walls[name] += wall
+                    span, rows = run_block(pipeline, block, k, name.endswith("overlapped"))
+                    spans[name] += span
                     intervals[name] += len(rows) - 1
                     samples[name].extend(rows)
             for name, pipeline in pipelines.items():
@@ -177,7 +177,7 @@ def main() -> None:
                 calls = pipeline.masks.calls
                 n = max(calls["frames"], 1)
                 print(f"| {size_name} | {people} | {name} | {np.mean([s[1] for s in samples[name]]):.2f} | "
-                      f"{intervals[name] / walls[name]:.1f} | {np.median(values):.1f} | "
+                      f"{intervals[name] / spans[name]:.1f} | {np.median(values):.1f} | "
                       f"{np.percentile(values, 95):.1f} | "
                       f"{stage('masks'):.1f} | {stage('tracking'):.2f} | "
                       f"{stage('lift', 'crop', 'encoder', 'decoder'):.1f} | {stage('body', 'assemble'):.1f} | "
