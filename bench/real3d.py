@@ -147,24 +147,10 @@ def detect(view: str, frames: int, out: Path, refresh: bool) -> Detections:
 
 def blazepose_relabellings() -> list[np.ndarray]:
     """Identity, arms-and-face swapped, legs swapped, all swapped: MediaPipe sometimes labels a side view mirrored,
-    and the upper and lower body can flip independently."""
-    from fasthmr_ros.perception.masks_mediapipe import KEYPOINT_NAMES as names
+    and the upper and lower body can flip independently (the package's own list, model/landmark_map.py)."""
+    from fasthmr_ros.model.landmark_map import SIDE_RELABELLINGS
 
-    upper = {"eye_inner", "eye", "eye_outer", "ear", "shoulder", "elbow", "wrist", "pinky", "index", "thumb"}
-    lower = {"hip", "knee", "ankle", "heel", "foot_index"}
-
-    def swap(parts: set[str]) -> np.ndarray:
-        index = np.arange(len(names))
-        for i, name in enumerate(names):
-            if name.startswith("left_") and name[5:] in parts:
-                j = names.index("right_" + name[5:])
-                index[i], index[j] = j, i
-        if "ear" in parts:
-            i, j = names.index("mouth_left"), names.index("mouth_right")
-            index[i], index[j] = j, i
-        return index
-
-    return [np.arange(len(names)), swap(upper), swap(lower), swap(upper | lower)]
+    return [np.array(order) for order in SIDE_RELABELLINGS]
 
 
 @dataclass
@@ -439,15 +425,26 @@ def constant_pose_joints() -> np.ndarray:
     return out.joints[0].double().numpy()
 
 
-def mediapipe_world(detections: Detections, subject: np.ndarray, k: np.ndarray) -> Answers:
+def mediapipe_world(detections: Detections, subject: np.ndarray, k: np.ndarray, keep_sides: bool = False) -> Answers:
+    """MediaPipe's own 3D (its world landmarks) placed through K; keep_sides: with the package's left/right
+    continuity (perception/landmark_sides.py) along the subject's frames, to show how much of the pipeline's
+    lead over this baseline that alone gives."""
+    from fasthmr_ros.perception.landmark_sides import SideContinuity
+    from fasthmr_ros.perception.masks import PersonDetection
+
+    sides = SideContinuity()
     frames = len(subject)
     points = np.full((frames, 12, 3), np.nan)
     for f in range(frames):
         c = subject[f]
         if c < 0 or not np.isfinite(detections.world[f, c]).all():
+            sides.end([0])
             continue
         world = detections.world[f, c].astype(np.float64)
         keypoints = detections.keypoints[f, c].astype(np.float64)
+        if keep_sides:
+            (det,) = sides([0], [PersonDetection(detections.boxes[f, c], 1.0, None, keypoints, world)])
+            world, keypoints = det.world_landmarks, det.keypoints
         ok = keypoints[:, 2] > MIN_VISIBILITY
         if ok.sum() < 4:
             continue
@@ -457,7 +454,7 @@ def mediapipe_world(detections: Detections, subject: np.ndarray, k: np.ndarray) 
             continue
         points[f] = world[LIMB_BLAZEPOSE] + t
     return Answers(
-        "MediaPipe world landmarks (monocular)",
+        "MediaPipe world landmarks (monocular)" + (", left/right kept along the track" if keep_sides else ""),
         {DETECTOR_SCORING: points},
         note="root: translation solved from its 2D keypoints and K (linear least squares)",
     )
@@ -621,8 +618,9 @@ def main(argv: list[str] | None = None) -> int:
         answers.append(
             Answers("constant pose (demo model's mean parameters)", {SMPL_SCORING: constant_points}, has_root=False)
         )
-        answers.append(mediapipe_world(detections[v], gt.subject[v], cam.K))
-        notes[answers[-1].label] = answers[-1].note
+        for keep_sides in (False, True):
+            answers.append(mediapipe_world(detections[v], gt.subject[v], cam.K, keep_sides))
+            notes[answers[-1].label] = answers[-1].note
         # common frames: GT has all 12 points and every method has an answer under every scoring
         ok = np.isfinite(truth).all((1, 2))
         for answer in answers:

@@ -37,6 +37,33 @@ MIRROR_LANDMARKS: tuple[int, ...] = (
     0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21, 24, 23, 26, 25, 28, 27, 30,
     29, 32, 31,
 )  # fmt: skip
+
+
+def _swap_sides(parts: frozenset[str]) -> tuple[int, ...]:
+    """Landmark order with left and right exchanged for the named parts (mouth corners go with the face)."""
+    index = list(range(NUM_LANDMARKS))
+    for i, name in enumerate(LANDMARK_NAMES):
+        if name.startswith("left_") and name[5:] in parts:
+            j = LANDMARK_NAMES.index("right_" + name[5:])
+            index[i], index[j] = j, i
+    if "ear" in parts:
+        i, j = LANDMARK_NAMES.index("mouth_left"), LANDMARK_NAMES.index("mouth_right")
+        index[i], index[j] = j, i
+    return tuple(index)
+
+
+_UPPER = frozenset({"eye_inner", "eye", "eye_outer", "ear", "shoulder", "elbow", "wrist", "pinky", "index", "thumb"})
+_LOWER = frozenset({"hip", "knee", "ankle", "heel", "foot_index"})
+# BlazePose now and then labels a person's sides the wrong way round, the upper and lower body independently:
+# these are the readings a detector's labels can be taken as (identity, arms and face, legs, all), each an index
+# order into the 33 landmarks.
+SIDE_RELABELLINGS: tuple[tuple[int, ...], ...] = (
+    tuple(range(NUM_LANDMARKS)),
+    _swap_sides(_UPPER),
+    _swap_sides(_LOWER),
+    _swap_sides(_UPPER | _LOWER),
+)
+
 # surface vertices the map needs, by the names body models carry (model/body.py vertex_ids)
 VERTEX_NAMES: tuple[str, ...] = (
     "nose", "leye", "reye", "lear", "rear", "lpinky", "rpinky", "lindex", "rindex", "lthumb", "rthumb", "LHeel",

@@ -38,6 +38,10 @@ class PipelineConfig:
     device: str = "cpu"  # cpu | cuda | cuda:N
     pose_source: str = "auto"  # auto (hmr with a user checkpoint, else landmarks) | hmr | landmarks
     lift_model: str = ""  # landmark-lift weights (fasthmr train-lift); "" = the embedded lift
+    # Gauss-Newton steps fitting the lifted pose to the 2D landmarks (perception/landmark_fit.py); 0 = off
+    lift_fit_steps: int = 3
+    # keep each track's left and right landmarks the same way round (perception/landmark_sides.py)
+    side_continuity: bool = True
     smpl_model: str = ""  # SMPL_NEUTRAL .pkl/.npz; "" = the embedded (non-SMPL) body model
     max_people: int = 4  # people per frame (the encoder's batch)
     # torch CPU threads; 0 = auto: 1 for the landmark pose source on a CPU (small models whose ops are too short
@@ -96,6 +100,8 @@ FLAT_NAMES: dict[str, str] = {
     "device": "device",
     "pose_source": "pose_source",
     "lift_model": "lift_model",
+    "lift_fit_steps": "lift_fit_steps",
+    "side_continuity": "side_continuity",
     "checkpoint": "encoder.checkpoint",
     "model_config": "encoder.model_config",
     "smpl_model": "smpl_model",

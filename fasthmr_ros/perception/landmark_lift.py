@@ -17,6 +17,7 @@ from fasthmr_ros.model.body import BodyModel
 from fasthmr_ros.model.body_points import BodyLandmarks
 from fasthmr_ros.model.landmark_map import LIMB_LANDMARKS, NUM_LANDMARKS
 from fasthmr_ros.model.lift_net import LandmarkLiftNet
+from fasthmr_ros.perception.landmark_fit import ImageFit
 from fasthmr_ros.perception.landmark_shape import BoneMemory, bone_lengths, bone_weights, fit_shape
 from fasthmr_ros.perception.masks import PersonDetection
 
@@ -92,7 +93,10 @@ class LandmarkLift:
     """(detections, K) -> LiftedPeople for a body model; betas are the lift's own for the body model it was trained
     on (fasthmr-embedded) and zero for another (a user's SMPL), whose shape directions mean something else."""
 
-    def __init__(self, net: LandmarkLiftNet, body: BodyModel, trained_on: str, device: torch.device) -> None:
+    def __init__(self, net: LandmarkLiftNet, body: BodyModel, trained_on: str, device: torch.device,
+                 fit_steps: int = 0) -> None:  # fmt: skip
+        """fit_steps: Gauss-Newton steps refining the lifted pose on the 2D landmarks (perception/landmark_fit.py);
+        0 = the lift's pose as it comes."""
         self.net = net.to(device).eval()
         self.device = device
         self.landmarks = BodyLandmarks(body).to(device)
@@ -100,6 +104,7 @@ class LandmarkLift:
         self.use_betas = body.name == trained_on
         self.min_visibility = net.config.min_visibility
         self.bones = BoneMemory()
+        self.image_fit = ImageFit(self.landmarks, _PLACEMENT, fit_steps) if fit_steps > 0 else None
 
     @torch.inference_mode()
     def __call__(self, detections: list[PersonDetection], k: np.ndarray) -> LiftedPeople:
@@ -122,6 +127,9 @@ class LandmarkLift:
             log_lengths, seen = self.bones([det.follow_id for det in detections], log_lengths, seen)
             betas_full[:, : betas.shape[1]] = fit_shape(self.landmarks, rotmats, betas, log_lengths, seen)
         translation, placed = self.place(keypoints, rotmats, betas_full, k, usable)
+        if self.image_fit is not None:
+            rotmats, translation = self.image_fit(rotmats, betas_full, translation, keypoints, world, k,
+                                                  usable & placed, self.min_visibility)  # fmt: skip
         return LiftedPeople(rotmats.float(), betas_full.cpu().numpy(), translation, usable & placed)
 
     @torch.inference_mode()

@@ -20,6 +20,7 @@ from fasthmr_ros.model.landmark_map import landmarks_from_mesh, vertex_indices
 from fasthmr_ros.model.rotation import rotmat_to_axis_angle
 from fasthmr_ros.perception.camera import cam_crop_to_full
 from fasthmr_ros.perception.config import PipelineConfig
+from fasthmr_ros.perception.landmark_sides import SideContinuity
 from fasthmr_ros.perception.masks import PersonDetection, create_mask_generator
 from fasthmr_ros.perception.preprocess import crop_people
 from fasthmr_ros.perception.track_state import TrackHistory
@@ -106,7 +107,9 @@ class Pipeline:
             from fasthmr_ros.runtime.lift_files import load_lift
 
             net, meta = load_lift(config.lift_model or None)
-            self.lift = LandmarkLift(net, self.body, str(meta.get("body_model", EMBEDDED_NAME)), self.device)
+            self.lift = LandmarkLift(
+                net, self.body, str(meta.get("body_model", EMBEDDED_NAME)), self.device, config.lift_fit_steps
+            )
             self.weights = (
                 f"landmark lift ({config.lift_model or 'embedded'}; trained on the body model alone) on MediaPipe "
                 "BlazePose landmarks"
@@ -145,6 +148,7 @@ class Pipeline:
             )
         self.lookahead = config.decoder.lookahead if self.decoder is not None else 0
         self.history = TrackHistory(lookahead=self.lookahead, smooth=self.decoder is not None)
+        self.sides = SideContinuity() if config.side_continuity else None
         # The lift's translation puts ITS per-frame pose and shape on the 2D landmarks; the decoder then changes the
         # pose (orientation included) and the history the shape, which moves the published body off the person in
         # the image. So the landmark source re-solves the image-plane position for the published pose and shape
@@ -220,6 +224,8 @@ class Pipeline:
         if self.decoder is not None:
             self.decoder.end_tracks(update.ended)
         self.history.end(update.ended)
+        if self.sides is not None:
+            self.sides.end(update.ended)
         lap("tracking")
         result = FrameResult(ended_track_ids=list(update.ended), timings_ms=timings, delay_frames=self.lookahead)
         result.notes["pose_source"] = self.pose_source
@@ -227,6 +233,8 @@ class Pipeline:
             return result
         track_ids = [track_id for track_id, _ in update.tracks]
         dets = [det for _, det in update.tracks]
+        if self.sides is not None:
+            dets = self.sides(track_ids, dets)
         k = frame.camera_matrix
         if self.pose_source == "hmr":
             rotmats, betas, cam_t, tokens, usable = self._hmr_poses(rgb, dets, k, result, lap)
