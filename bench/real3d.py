@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from fasthmr_ros.footage import clip_path, fetch
-from fasthmr_ros.perception.landmark_lift import solve_translation
+from fasthmr_ros.perception.landmark_placement import solve_translation
 from fasthmr_ros.training import multiview as mv
 from fasthmr_ros.training.metrics import per_frame_pa_mpjpe
 

@@ -11,7 +11,8 @@ import torch
 from fasthmr_ros.model.body_points import BodyLandmarks, BodyPoints
 from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, LIMB_LANDMARKS, NUM_LANDMARKS, vertex_indices
 from fasthmr_ros.model.rotation import axis_angle_to_rotmat
-from fasthmr_ros.perception.landmark_lift import LandmarkLift, solve_translation
+from fasthmr_ros.perception.landmark_lift import LandmarkLift
+from fasthmr_ros.perception.landmark_placement import solve_translation
 from fasthmr_ros.perception.landmark_shape import BoneMemory, bone_lengths, bone_weights, fit_shape
 from fasthmr_ros.perception.masks import PersonDetection
 from fasthmr_ros.runtime.body_files import load_body_model

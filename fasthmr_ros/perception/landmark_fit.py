@@ -24,6 +24,7 @@ from fasthmr_ros.model.body_points import BodyLandmarks
 from fasthmr_ros.model.landmark_map import HIP_LANDMARKS
 from fasthmr_ros.model.rotation import axis_angle_to_rotmat
 from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
+from fasthmr_ros.perception.landmark_placement import solve_translation
 
 # BlazePose's 2D landmarks scatter by ~1-2% of a person's height (~5-10 px at the sizes the node sees); the robust
 # loss treats points beyond ROBUST_SCALE of these as outliers
@@ -71,36 +72,53 @@ class ImageFit:
         self,
         rotmats: torch.Tensor,
         betas: torch.Tensor,
-        translation: np.ndarray,
         keypoints: np.ndarray,
         world: np.ndarray,
         k: np.ndarray,
         usable: np.ndarray,
         min_visibility: float,
-    ) -> tuple[torch.Tensor, np.ndarray]:
-        """rotmats (N,24,3,3), betas (N,K), translation (N,3), keypoints (N,33,3: px, visibility), world
-        (N,33,3: MediaPipe's metres, hip-centred), k (3,3), usable (N,) -> (rotmats, translation) with the
-        usable people refined and the others as given."""
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """rotmats (N,24,3,3), betas (N,K), keypoints (N,33,3: px, visibility), world (N,33,3: MediaPipe's metres,
+        hip-centred), k (3,3), usable (N,) -> (rotmats, translation (N,3), placed (N,) bool). The starting
+        translation is landmark_placement.solve_translation's for the lift's pose (from the first step's forward
+        kinematics, so it costs no extra pass); people it cannot place (too few points seen) keep the lift's pose,
+        placed False, like everyone not usable."""
+        n_all = len(rotmats)
+        translation = np.zeros((n_all, 3))
+        placed = np.zeros(n_all, bool)
         rows = np.flatnonzero(usable)
         if len(rows) == 0:
-            return rotmats, translation
+            return rotmats, translation, placed
         device, dtype = rotmats.device, torch.float32
         index = torch.as_tensor(rows, device=device)
         rot = rotmats[index].to(dtype)
         shape = torch.as_tensor(betas, dtype=dtype, device=device)[index]
-        t = torch.as_tensor(translation[rows], dtype=dtype, device=device)
         pixels = torch.as_tensor(keypoints[rows][:, self.points], dtype=dtype, device=device)
         seen = pixels[..., 2] * (pixels[..., 2] >= min_visibility)  # (n, L)
         target = torch.as_tensor(world[rows][:, self.points], dtype=dtype, device=device)
         fx, fy, cx, cy = float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
-        n, count = len(rows), len(self.points)
         centre_px = torch.tensor([cx, cy], dtype=dtype, device=device)
         eye3 = torch.eye(3, dtype=dtype, device=device)
+        first = self.landmarks.points.posed(rot, shape)
+        model0 = torch.einsum("lq,nqc->nlc", self.blend, torch.cat(first[:2], 1)[:, self.used]).double().cpu().numpy()
+        pixels_np, seen_np = pixels.double().cpu().numpy(), seen.double().cpu().numpy()
+        starts = [solve_translation(model0[i], pixels_np[i, :, :2], seen_np[i], k) for i in range(len(rows))]
+        keep = np.array([start is not None for start in starts])
+        if not keep.any():
+            return rotmats, translation, placed
+        if not keep.all():
+            rows = rows[keep]
+            kept = torch.as_tensor(np.flatnonzero(keep), device=device)
+            index, rot, shape = index[kept], rot[kept], shape[kept]
+            pixels, seen, target = pixels[kept], seen[kept], target[kept]
+            first = tuple(part[kept] for part in first)
+        t = torch.as_tensor(np.stack([start for start in starts if start is not None]), dtype=dtype, device=device)
+        n, count = len(rows), len(self.points)
         params = NUM_JOINTS * 3
         total = torch.zeros(n, params, dtype=dtype, device=device)  # change from the lift, per joint axis-angle
         prior = torch.cat([torch.full((params,), ROTATION_STD**-2), torch.zeros(3)]).to(device=device, dtype=dtype)
-        for _ in range(self.iterations):
-            joints, surface, frames = self.landmarks.points.posed(rot, shape)
+        for step_index in range(self.iterations):
+            joints, surface, frames = first if step_index == 0 else self.landmarks.points.posed(rot, shape)
             base = torch.cat([joints, surface], 1)[:, self.used]  # (n, Q, 3): the points the landmarks blend
             model = torch.einsum("lq,nqc->nlc", self.blend, base)
             # d base point / d (joint j, axis a) = carried[q, j] * (axis_a of joint j) x (point q - joint j)
@@ -139,6 +157,6 @@ class ImageFit:
             total = total + step[:, :params]
         out_rot = rotmats.clone()
         out_rot[index] = rot.to(rotmats.dtype)
-        out_t = translation.copy()
-        out_t[rows] = t.double().cpu().numpy()
-        return out_rot, out_t
+        translation[rows] = t.double().cpu().numpy()
+        placed[rows] = True
+        return out_rot, translation, placed

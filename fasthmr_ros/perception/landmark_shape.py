@@ -84,10 +84,11 @@ class BoneMemory:
 
 
 def fit_shape(landmarks: BodyLandmarks, rotmats: torch.Tensor, betas: torch.Tensor, target: torch.Tensor,
-              weights: torch.Tensor, steps: int = 3) -> torch.Tensor:  # fmt: skip
+              weights: torch.Tensor, steps: int = 2) -> torch.Tensor:  # fmt: skip
     """Betas (N, K) whose posed landmarks' log bone lengths match target (N, 11) with weights (N, 11) (from
     bone_lengths(world).log() and bone_weights); the lift's betas (N, K) are the prior and the answer where too few
-    bones are seen."""
+    bones are seen. Two steps: on Sports2D's people they land within 0.03 (max; median 0.001) of 8 steps' betas,
+    one step within 0.27."""
     n, k = betas.shape
     eye = torch.eye(k, dtype=betas.dtype, device=betas.device)
     current = betas.clone()
