@@ -6,8 +6,8 @@ Real detections: the embedded masks stage run once over Pose2Sim footage (1 pers
 people: pose2sim_multi_cam01, letterboxed to 640x480 as in bench.node_throughput), then the lift timed on them
 alone, the way Pipeline.finish calls it (one batched call per frame over the frame's people), with the 2D fit
 off (`lift_fit_steps: 0`) and on (the default), side by side in alternating rounds. Parts: the lift network, the
-shape refit, then the translation solve (fit off) or the 2D fit, which starts from the same solve (fit on). Medians over frames, ms per frame and per person; one torch thread
-as the node runs the landmark source.
+shape refit, then the translation solve (fit off) or the 2D fit, which starts from the same solve (fit on).
+Medians over frames, ms per frame and per person; one torch thread as the node runs the landmark source.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def test_the_fit_pulls_a_wrong_pose_onto_the_image_and_the_depth_with_it(landmar
 
 
 def test_a_few_misplaced_landmarks_do_not_drag_the_body(landmarks) -> None:
-    true_rot, betas, true_t, keypoints, world, start_rot, start_t = scene(landmarks, 2)
+    true_rot, betas, true_t, keypoints, world, start_rot, _ = scene(landmarks, 2)
     fit = ImageFit(landmarks, _PLACEMENT, STEPS)
     clean_rot, clean_t = fit(start_rot, betas, keypoints, world, K, np.ones(3, bool), 0.5)[:2]
     bad = keypoints.copy()
@@ -92,7 +92,7 @@ def test_a_few_misplaced_landmarks_do_not_drag_the_body(landmarks) -> None:
 
 
 def test_people_not_usable_are_returned_as_given(landmarks) -> None:
-    _, betas, _, keypoints, world, start_rot, start_t = scene(landmarks, 3)
+    _, betas, _, keypoints, world, start_rot, _ = scene(landmarks, 3)
     fit = ImageFit(landmarks, _PLACEMENT, STEPS)
     usable = np.array([True, False, True])
     rot, t, placed = fit(start_rot, betas, keypoints, world, K, usable, 0.5)
