@@ -46,6 +46,12 @@ class BodyPoints(nn.Module):
         self.register_buffer("point_shapedirs", shapedirs[index])
         posedirs = layer.posedirs.detach().float().reshape(-1, layer.v_template.shape[0], 3)  # (207,V,3)
         self.register_buffer("point_posedirs", posedirs[:, index])
+        # a model without pose correctives (the embedded one) skips their (B,207)x(207,P,3) product
+        self.pose_correctives = bool(self.point_posedirs.abs().max() > 0)
+        # each tree level's parent indices as tensors, made once (indexing with a list converts it every call)
+        for n, (start, stop) in enumerate(_LEVELS):
+            self.register_buffer(f"_parents_{n}", torch.as_tensor(_PARENT_INDEX[start:stop]), persistent=False)
+        self.register_buffer("_offset_parents", torch.as_tensor(_PARENT_INDEX[1:]), persistent=False)
         self.register_buffer("point_weights", layer.lbs_weights.detach().float()[index])
         self.num_betas = shapedirs.shape[-1]
 
@@ -60,20 +66,22 @@ class BodyPoints(nn.Module):
             betas = nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
         rest_joints = self.joint_template + torch.einsum("jck,bk->bjc", self.joint_shapedirs, betas)
         points = self.point_template + torch.einsum("pck,bk->bpc", self.point_shapedirs, betas)
-        eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
-        pose_feature = (rotmats[:, 1:] - eye).reshape(batch, -1)  # (B,207), smplx's pose blend-shape input
-        points = points + torch.einsum("bf,fpc->bpc", pose_feature, self.point_posedirs)
+        if self.pose_correctives:
+            eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
+            pose_feature = (rotmats[:, 1:] - eye).reshape(batch, -1)  # (B,207), smplx's pose blend-shape input
+            points = points + torch.einsum("bf,fpc->bpc", pose_feature, self.point_posedirs)
         # forward kinematics, one tree level at a time: SMPL's joints are numbered level by level, so each level is
         # a contiguous range whose parents are all earlier, and 8 batched steps replace 23 per-joint ones (this
         # runs several times a frame in the landmark lift, where per-op overhead is the cost)
-        offsets = (rest_joints[:, 1:] - rest_joints[:, _PARENT_INDEX[1:]])[..., None]  # (B,23,3,1)
-        rot, joints = rotmats[:, :1], rest_joints[:, :1]
-        for start, stop in _LEVELS:
-            parents = _PARENT_INDEX[start:stop]  # indices into the levels done so far: joints 0 .. start-1
+        offsets = (rest_joints[:, 1:] - rest_joints[:, self._offset_parents])[..., None]  # (B,23,3,1)
+        rot = torch.empty_like(rotmats)
+        joints = torch.empty_like(rest_joints)
+        rot[:, 0], joints[:, 0] = rotmats[:, 0], rest_joints[:, 0]
+        for n, (start, stop) in enumerate(_LEVELS):
+            parents = getattr(self, f"_parents_{n}")  # indices into the levels done so far: joints 0 .. start-1
             parent_rot = rot[:, parents]
-            rot = torch.cat([rot, parent_rot @ rotmats[:, start:stop]], 1)
-            step = (parent_rot @ offsets[:, start - 1 : stop - 1])[..., 0]
-            joints = torch.cat([joints, joints[:, parents] + step], 1)
+            rot[:, start:stop] = parent_rot @ rotmats[:, start:stop]
+            joints[:, start:stop] = joints[:, parents] + (parent_rot @ offsets[:, start - 1 : stop - 1])[..., 0]
         # skinning transform maps rest-pose points: x -> R_j (x - J_j^rest) + J_j^posed
         shift = joints - torch.einsum("bjik,bjk->bji", rot, rest_joints)
         blend_rot = torch.einsum("pj,bjik->bpik", self.point_weights, rot)
