@@ -10,9 +10,10 @@ across it on Pose2Sim's views). The fit keeps three terms, each a squared error 
 - the hip-centred model landmarks against MediaPipe's world landmarks (what fixes the depth sign and the parts
   the image leaves open), in units of `WORLD_STD`;
 - each joint's change from the lift's rotation (the lift's answer is the prior), in units of `ROTATION_STD`.
-The translation moves freely with the pose. The Jacobian is analytic: a rotation increment at joint j moves every
-point it carries by (axis x (point - joint j)), the axis being joint j's own axis in the model frame; skinned
-vertices are carried by their skinning weights. Shape stays as given (fitted to bone lengths beforehand).
+The translation moves freely with the pose, from landmark_placement.solve_translation's answer for the lift's pose.
+The Jacobian is analytic: a rotation increment at joint j moves every point it carries by (axis x (point -
+joint j)), the axis being joint j's own axis in the model frame; skinned vertices are carried by their skinning
+weights. Shape stays as given (fitted to bone lengths beforehand).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _carried_by(parents: tuple[int, ...]) -> np.ndarray:
 
 
 class ImageFit:
-    """(rotmats, betas, translation, 2D landmarks, world landmarks, K) -> refined (rotmats, translation)."""
+    """(rotmats, betas, 2D landmarks, world landmarks, K) -> refined (rotmats, translation, placed)."""
 
     def __init__(self, landmarks: BodyLandmarks, points: tuple[int, ...], iterations: int) -> None:
         self.landmarks = landmarks

@@ -1,9 +1,11 @@
 """The landmark pose source: each person's BlazePose landmarks (from the masks stage) lifted onto the body model.
 
 MediaPipe's world landmarks give the 3D shape of the pose (metres, hip-centred, camera-aligned axes); the lift
-network (model/lift_net.py) turns them into 24 joint rotations and shape coefficients; the camera-frame
-translation is then the least-squares solution that puts the posed model's landmarks on the person's 2D landmarks
-through K (linear in t, two reweighting rounds so a few wrong points do not pull it). No crop and no encoder run.
+network (model/lift_net.py) turns them into 24 joint rotations and shape coefficients; the shape is refitted to
+MediaPipe's bone lengths (landmark_shape.py); the camera-frame translation is the least-squares solution that puts
+the posed model's landmarks on the person's 2D landmarks through K (landmark_placement.py: linear in t, reweighted
+so a few wrong points do not pull it); with fit_steps > 0 pose and translation are then fitted to the 2D landmarks
+(landmark_fit.py). No crop and no encoder run.
 """
 
 from __future__ import annotations
