@@ -24,36 +24,12 @@ from fasthmr_ros.perception.pipeline import Pipeline
 
 
 def timed_parts(lift, dets, k) -> dict[str, float]:
-    """One lift call, split into its parts (the same code as LandmarkLift.__call__, with clocks between)."""
-    from fasthmr_ros.perception import landmark_lift as ll
-
+    """One lift call as Pipeline.finish makes it, with its parts' milliseconds (LandmarkLift's own clocks)."""
     parts: dict[str, float] = {}
     start = time.perf_counter()
-    with torch.inference_mode():
-        n = len(dets)
-        world = np.stack([d.world_landmarks for d in dets]).astype(np.float32)
-        keypoints = np.stack([d.keypoints for d in dets]).astype(np.float32)
-        usable = np.ones(n, bool)
-        world_t = torch.from_numpy(world)
-        visibility_t = torch.from_numpy(keypoints[..., 2])
-        rotmats, betas = lift.net(world_t, visibility_t)
-        parts["network"] = time.perf_counter() - start
-        t = time.perf_counter()
-        betas_full = torch.zeros(n, lift.num_betas)
-        log_lengths = ll.bone_lengths(world_t).clamp_min(0.02).log()
-        seen = ll.bone_weights(visibility_t, lift.min_visibility)
-        log_lengths, seen = lift.bones([d.follow_id for d in dets], log_lengths, seen)
-        betas_full[:, : betas.shape[1]] = ll.fit_shape(lift.landmarks, rotmats, betas, log_lengths, seen)
-        parts["shape refit"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if lift.image_fit is None:
-            lift.place(keypoints, rotmats, betas_full, k, usable)
-            parts["translation solve"], parts["2D fit"] = time.perf_counter() - t, 0.0
-        else:  # the fit solves its starting translation itself
-            lift.image_fit(rotmats, betas_full, keypoints, world, k, usable, lift.min_visibility)
-            parts["translation solve"], parts["2D fit"] = 0.0, time.perf_counter() - t
-    parts["total"] = time.perf_counter() - start
-    return {name: 1e3 * value for name, value in parts.items()}
+    lift(dets, k, parts)
+    parts["total"] = 1e3 * (time.perf_counter() - start)
+    return parts
 
 
 def main() -> None:
@@ -81,7 +57,8 @@ def main() -> None:
                 for dets in detections:
                     rows[steps].append(timed_parts(pipeline.lift, dets, k))
         for steps, measured in rows.items():
-            median = {name: float(np.median([m[name] for m in measured])) for name in measured[0]}
+            names = ("network", "shape refit", "translation solve", "2D fit", "total")
+            median = {name: float(np.median([m.get(name, 0.0) for m in measured])) for name in names}
             print(f"| {people} | {'on' if steps else 'off'} | {len(detections)} | {median['network']:.2f} | "
                   f"{median['shape refit']:.2f} | {median['translation solve']:.2f} | {median['2D fit']:.2f} | "
                   f"{median['total']:.2f} | {median['total'] / people:.2f} |")  # fmt: skip

@@ -47,7 +47,7 @@ class BodyPoints(nn.Module):
         posedirs = layer.posedirs.detach().float().reshape(-1, layer.v_template.shape[0], 3)  # (207,V,3)
         self.register_buffer("point_posedirs", posedirs[:, index])
         # a model without pose correctives (the embedded one) skips their (B,207)x(207,P,3) product
-        self.pose_correctives = bool(self.point_posedirs.abs().max() > 0)
+        self.pose_correctives = body.pose_correctives
         # each tree level's parent indices as tensors, made once (indexing with a list converts it every call)
         for n, (start, stop) in enumerate(_LEVELS):
             self.register_buffer(f"_parents_{n}", torch.as_tensor(_PARENT_INDEX[start:stop]), persistent=False)

@@ -33,10 +33,6 @@ LIMB_LANDMARKS: tuple[int, ...] = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 2
 # The SMPL joints those are named after, in the same order.
 LIMB_JOINTS: tuple[int, ...] = tuple(JOINT_NAMES.index(LANDMARK_NAMES[i]) for i in LIMB_LANDMARKS)
 HIP_SPREAD = 1.8
-MIRROR_LANDMARKS: tuple[int, ...] = (
-    0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21, 24, 23, 26, 25, 28, 27, 30,
-    29, 32, 31,
-)  # fmt: skip
 
 
 def _swap_sides(parts: frozenset[str]) -> tuple[int, ...]:

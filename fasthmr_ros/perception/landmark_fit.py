@@ -99,11 +99,14 @@ class ImageFit:
         target = torch.as_tensor(world[rows][:, self.points], dtype=dtype, device=device)
         fx, fy, cx, cy = float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
         centre_px = torch.tensor([cx, cy], dtype=dtype, device=device)
+        focal = torch.tensor([fx, fy], dtype=dtype, device=device)
         eye3 = torch.eye(3, dtype=dtype, device=device)
-        first = self.landmarks.points.posed(rot, shape)
-        model0 = torch.einsum("lq,nqc->nlc", self.blend, torch.cat(first[:2], 1)[:, self.used]).double().cpu().numpy()
+        joints, surface, frames = self.landmarks.points.posed(rot, shape)
+        base = torch.cat([joints, surface], 1)[:, self.used]  # (n, Q, 3): the points the landmarks blend
+        model = torch.einsum("lq,nqc->nlc", self.blend, base)
+        model_np = model.double().cpu().numpy()
         pixels_np, seen_np = pixels.double().cpu().numpy(), seen.double().cpu().numpy()
-        starts = [solve_translation(model0[i], pixels_np[i, :, :2], seen_np[i], k) for i in range(len(rows))]
+        starts = [solve_translation(model_np[i], pixels_np[i, :, :2], seen_np[i], k) for i in range(len(rows))]
         keep = np.array([start is not None for start in starts])
         if not keep.any():
             return rotmats, translation, placed
@@ -112,16 +115,17 @@ class ImageFit:
             kept = torch.as_tensor(np.flatnonzero(keep), device=device)
             index, rot, shape = index[kept], rot[kept], shape[kept]
             pixels, seen, target = pixels[kept], seen[kept], target[kept]
-            first = tuple(part[kept] for part in first)
+            joints, frames, base, model = joints[kept], frames[kept], base[kept], model[kept]
         t = torch.as_tensor(np.stack([start for start in starts if start is not None]), dtype=dtype, device=device)
         n, count = len(rows), len(self.points)
         params = NUM_JOINTS * 3
         total = torch.zeros(n, params, dtype=dtype, device=device)  # change from the lift, per joint axis-angle
         prior = torch.cat([torch.full((params,), ROTATION_STD**-2), torch.zeros(3)]).to(device=device, dtype=dtype)
         for step_index in range(self.iterations):
-            joints, surface, frames = first if step_index == 0 else self.landmarks.points.posed(rot, shape)
-            base = torch.cat([joints, surface], 1)[:, self.used]  # (n, Q, 3): the points the landmarks blend
-            model = torch.einsum("lq,nqc->nlc", self.blend, base)
+            if step_index > 0:  # the first step uses the forward kinematics the starting translation came from
+                joints, surface, frames = self.landmarks.points.posed(rot, shape)
+                base = torch.cat([joints, surface], 1)[:, self.used]
+                model = torch.einsum("lq,nqc->nlc", self.blend, base)
             # d base point / d (joint j, axis a) = carried[q, j] * (axis_a of joint j) x (point q - joint j)
             axes = frames.transpose(-1, -2)  # (n, 24, 3 axes, 3)
             lever = base[:, :, None] - joints[:, None]  # (n, Q, 24, 3)
@@ -132,7 +136,6 @@ class ImageFit:
             camera = model + t[:, None]
             z = camera[..., 2].clamp_min(_MIN_DEPTH)
             ray = camera[..., :2] / z[..., None]  # (n, L, 2)
-            focal = torch.tensor([fx, fy], dtype=dtype, device=device)
             residual_2d = (focal * ray + centre_px - pixels[..., :2]) / PIXEL_STD  # (n, L, 2)
             full = torch.cat([jac, eye3.expand(n, count, 3, 3)], -1)  # (n, L, 3, P+3): pose and translation
             jac_2d = (focal / z[..., None])[..., None] * (full[..., :2, :] - ray[..., None] * full[..., 2:, :])

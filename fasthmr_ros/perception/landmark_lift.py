@@ -10,6 +10,7 @@ so a few wrong points do not pull it); with fit_steps > 0 pose and translation a
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +55,19 @@ class LandmarkLift:
         self.image_fit = ImageFit(self.landmarks, _PLACEMENT, fit_steps) if fit_steps > 0 else None
 
     @torch.inference_mode()
-    def __call__(self, detections: list[PersonDetection], k: np.ndarray) -> LiftedPeople:
+    def __call__(
+        self, detections: list[PersonDetection], k: np.ndarray, timings: dict[str, float] | None = None
+    ) -> LiftedPeople:
+        """timings: when given, filled with each part's milliseconds (network, shape refit, then translation solve
+        or 2D fit; bench.lift_cost)."""
+        clock = [time.perf_counter()]
+
+        def lap(name: str) -> None:
+            if timings is not None:
+                now = time.perf_counter()
+                timings[name] = 1e3 * (now - clock[0])
+                clock[0] = now
+
         n = len(detections)
         world = np.zeros((n, NUM_LANDMARKS, 3), np.float32)
         keypoints = np.zeros((n, NUM_LANDMARKS, 3), np.float32)
@@ -67,17 +80,21 @@ class LandmarkLift:
         world_t = torch.from_numpy(world).to(self.device)
         visibility_t = torch.from_numpy(keypoints[..., 2]).to(self.device)
         rotmats, betas = self.net(world_t, visibility_t)
+        lap("network")
         betas_full = torch.zeros(n, self.num_betas, device=self.device)
         if self.use_betas:
             log_lengths = bone_lengths(world_t).clamp_min(0.02).log()
             seen = bone_weights(visibility_t, self.min_visibility) * torch.from_numpy(usable).to(self.device)[:, None]
             log_lengths, seen = self.bones([det.follow_id for det in detections], log_lengths, seen)
             betas_full[:, : betas.shape[1]] = fit_shape(self.landmarks, rotmats, betas, log_lengths, seen)
+        lap("shape refit")
         if self.image_fit is None:
             translation, placed = self.place(keypoints, rotmats, betas_full, k, usable)
+            lap("translation solve")
         else:
             rotmats, translation, placed = self.image_fit(rotmats, betas_full, keypoints, world, k, usable,
                                                           self.min_visibility)  # fmt: skip
+            lap("2D fit")
         return LiftedPeople(rotmats.float(), betas_full.cpu().numpy(), translation, usable & placed)
 
     @torch.inference_mode()
