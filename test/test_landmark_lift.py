@@ -13,7 +13,7 @@ from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, LIMB_LANDMARKS, NUM_LA
 from fasthmr_ros.model.rotation import axis_angle_to_rotmat
 from fasthmr_ros.perception.landmark_lift import LandmarkLift
 from fasthmr_ros.perception.landmark_placement import solve_translation
-from fasthmr_ros.perception.landmark_shape import BoneMemory, bone_lengths, bone_weights, fit_shape
+from fasthmr_ros.perception.landmark_shape import BoneMemory, ShapeFit, bone_lengths, bone_weights
 from fasthmr_ros.perception.masks import PersonDetection
 from fasthmr_ros.runtime.body_files import load_body_model
 from fasthmr_ros.runtime.lift_files import load_lift
@@ -132,7 +132,7 @@ def test_shape_follows_mediapipes_bone_lengths(landmarks) -> None:
 
         def fit(world: torch.Tensor, visibility: torch.Tensor) -> torch.Tensor:
             weights = bone_weights(visibility, 0.5)
-            return fit_shape(landmarks, data.rotmats, start, bone_lengths(world).log(), weights)
+            return ShapeFit(landmarks)(data.rotmats, start, bone_lengths(world).log(), weights)
 
         before = misfit(data.landmarks, start)
         fitted = fit(data.landmarks, visible)

@@ -10,10 +10,12 @@ across it on Pose2Sim's views). The fit keeps three terms, each a squared error 
 - the hip-centred model landmarks against MediaPipe's world landmarks (what fixes the depth sign and the parts
   the image leaves open), in units of `WORLD_STD`;
 - each joint's change from the lift's rotation (the lift's answer is the prior), in units of `ROTATION_STD`.
-The translation moves freely with the pose, from landmark_placement.solve_translation's answer for the lift's pose.
+The translation moves freely with the pose, from landmark_placement.solve_translations' answer for the lift's pose.
 The Jacobian is analytic: a rotation increment at joint j moves every point it carries by (axis x (point -
 joint j)), the axis being joint j's own axis in the model frame; skinned vertices are carried by their skinning
-weights. Shape stays as given (fitted to bone lengths beforehand).
+weights. Shape stays as given (fitted to bone lengths beforehand). Joints that move none of the landmarks (neck,
+head, hands) keep the lift's rotation. The maths runs in numpy on small arrays (model/point_kinematics.py): with
+1-3 people per-op overhead is the cost, and numpy's is a fraction of torch's.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import torch
 
 from fasthmr_ros.model.body_points import BodyLandmarks
 from fasthmr_ros.model.landmark_map import HIP_LANDMARKS
-from fasthmr_ros.model.rotation import axis_angle_to_rotmat
+from fasthmr_ros.model.point_kinematics import PointKinematics
 from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
-from fasthmr_ros.perception.landmark_placement import solve_translation
+from fasthmr_ros.perception.landmark_placement import solve_translations
 
 # BlazePose's 2D landmarks scatter by ~1-2% of a person's height (~5-10 px at the sizes the node sees); the robust
 # loss treats points beyond ROBUST_SCALE of these as outliers
@@ -34,11 +36,12 @@ ROBUST_SCALE = 3.0
 WORLD_STD = 0.05  # metres: MediaPipe's world landmarks are right to a few cm across, worse in depth
 ROTATION_STD = 0.3  # radians a joint may turn away from the lift's answer at one standard deviation
 _MIN_DEPTH = 0.1
+_SMALL_ANGLE = 1e-6
 
 
 def _carried_by(parents: tuple[int, ...]) -> np.ndarray:
     """(24, 24): [q, j] = 1 where joint j's rotation moves joint q (j is q itself or one of its ancestors)."""
-    carried = np.zeros((len(parents), len(parents)), np.float32)
+    carried = np.zeros((len(parents), len(parents)))
     for q in range(len(parents)):
         j = q
         while j >= 0:
@@ -47,28 +50,48 @@ def _carried_by(parents: tuple[int, ...]) -> np.ndarray:
     return carried
 
 
+def _rotation(axis_angle: np.ndarray) -> np.ndarray:
+    """(..., 3) rotation vectors -> (..., 3, 3), Rodrigues' formula (the fit's steps are small: series near 0)."""
+    theta2 = (axis_angle**2).sum(-1)
+    theta = np.sqrt(theta2)
+    small = theta < _SMALL_ANGLE
+    safe = np.where(small, 1.0, theta)
+    a = np.where(small, 1.0 - theta2 / 6.0, np.sin(safe) / safe)
+    b = np.where(small, 0.5 - theta2 / 24.0, (1.0 - np.cos(safe)) / safe**2)
+    x, y, z = axis_angle[..., 0], axis_angle[..., 1], axis_angle[..., 2]
+    zero = np.zeros_like(x)
+    skew = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*axis_angle.shape[:-1], 3, 3)
+    return np.eye(3) + a[..., None, None] * skew + b[..., None, None] * (skew @ skew)
+
+
 class ImageFit:
     """(rotmats, betas, 2D landmarks, world landmarks, K) -> refined (rotmats, translation, placed)."""
 
     def __init__(self, landmarks: BodyLandmarks, points: tuple[int, ...], iterations: int) -> None:
-        self.landmarks = landmarks
         self.points = list(points)
         self.iterations = iterations
-        blend = landmarks.blend
-        carried = torch.from_numpy(_carried_by(PARENTS)).to(blend.device)
+        blend = landmarks.blend.detach().double().cpu().numpy()[self.points]  # (L, 24 joints + named vertices)
+        body_points = landmarks.points
+        carried = _carried_by(PARENTS)
         # a skinned vertex is carried by a joint in proportion to its skinning weights on the joints that joint moves
-        vertex_carried = landmarks.points.point_weights @ carried
-        carried = torch.cat([carried, vertex_carried], 0)  # (Q, 24): Q = 24 joints + named vertices
-        blend = blend[self.points]  # (L, Q)
-        # only the joints and vertices these landmarks are made of
-        self.used = torch.nonzero(blend.abs().sum(0) > 0)[:, 0]
-        self.blend = blend[:, self.used]
-        carried = carried[self.used]  # (Q', 24)
-        # (L, Q', 24): landmark l's share of point q, times whether joint j carries q
-        self.carried_blend = self.blend[:, :, None] * carried[None]
+        vertex_carried = body_points.point_weights.detach().double().cpu().numpy() @ carried
+        carried = np.concatenate([carried, vertex_carried], 0)  # (Q, 24)
+        # only the joints and vertices these landmarks are made of, and the joints that move any of them
+        used = np.flatnonzero(np.abs(blend).sum(0) > 0)
+        self.blend = blend[:, used]  # (L, Q')
+        self.used_joints = used[used < NUM_JOINTS]
+        self.kinematics = PointKinematics(body_points, list(used[used >= NUM_JOINTS] - NUM_JOINTS))
+        carried = carried[used]
+        self.active = np.flatnonzero((self.blend @ carried).any(0))  # joints the fit turns
+        self.carried = carried[:, self.active]  # (Q', A)
         self.hips = [self.points.index(i) for i in HIP_LANDMARKS]
 
-    @torch.inference_mode()
+    def _model(self, rot: np.ndarray, rest_joints: np.ndarray, rest_vertices: np.ndarray):
+        """-> joints (n,24,3), the points the landmarks blend (n,Q',3), landmarks (n,L,3), joint frames."""
+        joints, vertices, frames = self.kinematics.pose(rot, rest_joints, rest_vertices)
+        base = np.concatenate([joints[:, self.used_joints], vertices], 1)
+        return joints, base, self.blend @ base, frames
+
     def __call__(
         self,
         rotmats: torch.Tensor,
@@ -81,7 +104,7 @@ class ImageFit:
     ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """rotmats (N,24,3,3), betas (N,K), keypoints (N,33,3: px, visibility), world (N,33,3: MediaPipe's metres,
         hip-centred), k (3,3), usable (N,) -> (rotmats, translation (N,3), placed (N,) bool). The starting
-        translation is landmark_placement.solve_translation's for the lift's pose (from the first step's forward
+        translation is landmark_placement.solve_translations' for the lift's pose (from the first step's forward
         kinematics, so it costs no extra pass); people it cannot place (too few points seen) keep the lift's pose,
         placed False, like everyone not usable."""
         n_all = len(rotmats)
@@ -90,77 +113,65 @@ class ImageFit:
         rows = np.flatnonzero(usable)
         if len(rows) == 0:
             return rotmats, translation, placed
-        device, dtype = rotmats.device, torch.float32
-        index = torch.as_tensor(rows, device=device)
-        rot = rotmats[index].to(dtype)
-        shape = torch.as_tensor(betas, dtype=dtype, device=device)[index]
-        pixels = torch.as_tensor(keypoints[rows][:, self.points], dtype=dtype, device=device)
+        rot = rotmats.detach()[torch.as_tensor(rows, device=rotmats.device)].double().cpu().numpy()
+        shape = betas.detach().double().cpu().numpy()[rows] if torch.is_tensor(betas) else np.asarray(betas)[rows]
+        pixels = np.asarray(keypoints, np.float64)[rows][:, self.points]
         seen = pixels[..., 2] * (pixels[..., 2] >= min_visibility)  # (n, L)
-        target = torch.as_tensor(world[rows][:, self.points], dtype=dtype, device=device)
-        fx, fy, cx, cy = float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
-        centre_px = torch.tensor([cx, cy], dtype=dtype, device=device)
-        focal = torch.tensor([fx, fy], dtype=dtype, device=device)
-        eye3 = torch.eye(3, dtype=dtype, device=device)
-        joints, surface, frames = self.landmarks.points.posed(rot, shape)
-        base = torch.cat([joints, surface], 1)[:, self.used]  # (n, Q, 3): the points the landmarks blend
-        model = torch.einsum("lq,nqc->nlc", self.blend, base)
-        model_np = model.double().cpu().numpy()
-        pixels_np, seen_np = pixels.double().cpu().numpy(), seen.double().cpu().numpy()
-        starts = [solve_translation(model_np[i], pixels_np[i, :, :2], seen_np[i], k) for i in range(len(rows))]
-        keep = np.array([start is not None for start in starts])
+        target = np.asarray(world, np.float64)[rows][:, self.points]
+        rest_joints, rest_vertices = self.kinematics.rest(shape)
+        joints, base, model, frames = self._model(rot, rest_joints, rest_vertices)
+        t, keep = solve_translations(model, pixels[..., :2], seen, k)
         if not keep.any():
             return rotmats, translation, placed
         if not keep.all():
-            rows = rows[keep]
-            kept = torch.as_tensor(np.flatnonzero(keep), device=device)
-            index, rot, shape = index[kept], rot[kept], shape[kept]
-            pixels, seen, target = pixels[kept], seen[kept], target[kept]
-            joints, frames, base, model = joints[kept], frames[kept], base[kept], model[kept]
-        t = torch.as_tensor(np.stack([start for start in starts if start is not None]), dtype=dtype, device=device)
-        n, count = len(rows), len(self.points)
-        params = NUM_JOINTS * 3
-        total = torch.zeros(n, params, dtype=dtype, device=device)  # change from the lift, per joint axis-angle
-        prior = torch.cat([torch.full((params,), ROTATION_STD**-2), torch.zeros(3)]).to(device=device, dtype=dtype)
+            rows, rot, pixels, seen, target, t = rows[keep], rot[keep], pixels[keep], seen[keep], target[keep], t[keep]
+            rest_joints, rest_vertices = rest_joints[keep], rest_vertices[keep]
+            joints, base, model, frames = joints[keep], base[keep], model[keep], frames[keep]
+        n, count, active = len(rows), len(self.points), len(self.active)
+        params = active * 3
+        focal = np.array([k[0, 0], k[1, 1]], np.float64)
+        centre_px = np.array([k[0, 2], k[1, 2]], np.float64)
+        total = np.zeros((n, params))  # change from the lift, per turned joint's axis-angle
+        prior = np.concatenate([np.full(params, ROTATION_STD**-2), np.zeros(3)])
+        weight_world = np.sqrt(seen)[..., None, None] / WORLD_STD
         for step_index in range(self.iterations):
             if step_index > 0:  # the first step uses the forward kinematics the starting translation came from
-                joints, surface, frames = self.landmarks.points.posed(rot, shape)
-                base = torch.cat([joints, surface], 1)[:, self.used]
-                model = torch.einsum("lq,nqc->nlc", self.blend, base)
+                joints, base, model, frames = self._model(rot, rest_joints, rest_vertices)
             # d base point / d (joint j, axis a) = carried[q, j] * (axis_a of joint j) x (point q - joint j)
-            axes = frames.transpose(-1, -2)  # (n, 24, 3 axes, 3)
-            lever = base[:, :, None] - joints[:, None]  # (n, Q, 24, 3)
-            moved = torch.linalg.cross(axes[:, None].expand(-1, base.shape[1], -1, -1, -1),
-                                       lever[:, :, :, None].expand(-1, -1, -1, 3, -1))  # fmt: skip
-            jac = torch.einsum("lqj,nqjac->nlcja", self.carried_blend, moved).reshape(n, count, 3, params)
+            axes = frames[:, self.active].transpose(0, 1, 3, 2)  # (n, A, 3 axes, 3)
+            lever = base[:, :, None] - joints[:, None, self.active]  # (n, Q', A, 3)
+            moved = np.cross(axes[:, None], lever[:, :, :, None]) * self.carried[None, :, :, None, None]
+            jac = (self.blend @ moved.reshape(n, len(self.blend[0]), -1)).reshape(n, count, active, 3, 3)
+            full = np.zeros((n, count, 3, params + 3))  # (n, L, 3 coords, pose + translation)
+            full[..., :params] = jac.transpose(0, 1, 4, 2, 3).reshape(n, count, 3, params)
+            full[..., params:] = np.eye(3)
             # 2D term through the pinhole: d(f x / z) = f / z (dx - x / z dz)
             camera = model + t[:, None]
-            z = camera[..., 2].clamp_min(_MIN_DEPTH)
+            z = np.maximum(camera[..., 2], _MIN_DEPTH)
             ray = camera[..., :2] / z[..., None]  # (n, L, 2)
             residual_2d = (focal * ray + centre_px - pixels[..., :2]) / PIXEL_STD  # (n, L, 2)
-            full = torch.cat([jac, eye3.expand(n, count, 3, 3)], -1)  # (n, L, 3, P+3): pose and translation
             jac_2d = (focal / z[..., None])[..., None] * (full[..., :2, :] - ray[..., None] * full[..., 2:, :])
             squared = (residual_2d**2).sum(-1)
             # Geman-McClure as reweighted least squares: weight = rho'(e^2)
-            weight_2d = seen / (1.0 + squared / ROBUST_SCALE**2) ** 2 * (camera[..., 2] > _MIN_DEPTH)
+            weight_2d = np.sqrt(seen / (1.0 + squared / ROBUST_SCALE**2) ** 2 * (camera[..., 2] > _MIN_DEPTH))
             # world term, hip-centred on the model's own hips (translation does not enter)
-            residual_w = (model - model[:, self.hips].mean(1, keepdim=True) - target) / WORLD_STD  # (n, L, 3)
-            jac_w = full - full[:, self.hips].mean(1, keepdim=True)
+            residual_w = (model - model[:, self.hips].mean(1, keepdims=True) - target) / WORLD_STD  # (n, L, 3)
+            jac_w = full - full[:, self.hips].mean(1, keepdims=True)
             jac_w[..., params:] = 0.0
-            rows_a = torch.cat([(jac_2d / PIXEL_STD) * weight_2d[..., None, None].sqrt(),
-                                (jac_w / WORLD_STD) * seen[..., None, None].sqrt()], 2)  # fmt: skip
-            rows_a = rows_a.reshape(n, -1, params + 3)
-            rows_b = torch.cat([residual_2d * weight_2d[..., None].sqrt(), residual_w * seen[..., None].sqrt()], 2)
-            lhs = rows_a.transpose(1, 2) @ rows_a + torch.diag_embed(prior.expand(n, -1))
-            rhs = (rows_a.transpose(1, 2) @ rows_b.reshape(n, -1, 1))[..., 0]
+            rows_a = np.concatenate([jac_2d * (weight_2d[..., None, None] / PIXEL_STD),
+                                     jac_w * weight_world], 2).reshape(n, -1, params + 3)  # fmt: skip
+            rows_b = np.concatenate([residual_2d * weight_2d[..., None], residual_w * np.sqrt(seen)[..., None]], 2)
+            lhs = rows_a.transpose(0, 2, 1) @ rows_a + prior[:, None] * np.eye(params + 3)
+            rhs = (rows_a.transpose(0, 2, 1) @ rows_b.reshape(n, -1, 1))[..., 0]
             rhs[:, :params] += total * prior[:params]
-            step = -torch.linalg.solve(lhs, rhs)
-            if not torch.isfinite(step).all():
+            step = -np.linalg.solve(lhs, rhs[..., None])[..., 0]
+            if not np.isfinite(step).all():
                 break
-            rot = rot @ axis_angle_to_rotmat(step[:, :params].reshape(-1, 3)).reshape(n, NUM_JOINTS, 3, 3)
+            rot[:, self.active] = rot[:, self.active] @ _rotation(step[:, :params].reshape(n, active, 3))
             t = t + step[:, params:]
             total = total + step[:, :params]
         out_rot = rotmats.clone()
-        out_rot[index] = rot.to(rotmats.dtype)
-        translation[rows] = t.double().cpu().numpy()
+        out_rot[torch.as_tensor(rows, device=rotmats.device)] = torch.from_numpy(rot).to(rotmats)
+        translation[rows] = t
         placed[rows] = True
         return out_rot, translation, placed

@@ -21,8 +21,8 @@ from fasthmr_ros.model.body_points import BodyLandmarks
 from fasthmr_ros.model.landmark_map import LIMB_LANDMARKS, NUM_LANDMARKS
 from fasthmr_ros.model.lift_net import LandmarkLiftNet
 from fasthmr_ros.perception.landmark_fit import ImageFit
-from fasthmr_ros.perception.landmark_placement import solve_lateral, solve_translation
-from fasthmr_ros.perception.landmark_shape import BoneMemory, bone_lengths, bone_weights, fit_shape
+from fasthmr_ros.perception.landmark_placement import solve_lateral, solve_translation, solve_translations
+from fasthmr_ros.perception.landmark_shape import BoneMemory, ShapeFit, bone_lengths, bone_weights
 from fasthmr_ros.perception.masks import PersonDetection
 
 # landmarks that place the body in the image: limbs, heels and toes (the face points are coarse on the model)
@@ -52,6 +52,7 @@ class LandmarkLift:
         self.use_betas = body.name == trained_on
         self.min_visibility = net.config.min_visibility
         self.bones = BoneMemory()
+        self.shape_fit = ShapeFit(self.landmarks)
         self.image_fit = ImageFit(self.landmarks, _PLACEMENT, fit_steps) if fit_steps > 0 else None
 
     @torch.inference_mode()
@@ -86,7 +87,7 @@ class LandmarkLift:
             log_lengths = bone_lengths(world_t).clamp_min(0.02).log()
             seen = bone_weights(visibility_t, self.min_visibility) * torch.from_numpy(usable).to(self.device)[:, None]
             log_lengths, seen = self.bones([det.follow_id for det in detections], log_lengths, seen)
-            betas_full[:, : betas.shape[1]] = fit_shape(self.landmarks, rotmats, betas, log_lengths, seen)
+            betas_full[:, : betas.shape[1]] = self.shape_fit(rotmats, betas, log_lengths, seen)
         lap("shape refit")
         if self.image_fit is None:
             translation, placed = self.place(keypoints, rotmats, betas_full, k, usable)
@@ -120,17 +121,19 @@ class LandmarkLift:
         usable = np.ones(n, bool) if usable is None else usable
         betas_t = torch.as_tensor(betas, dtype=torch.float32, device=self.device)
         rot = rotmats.to(device=self.device, dtype=torch.float32)
-        model_landmarks = self.landmarks(rot, betas_t)[0].cpu().numpy()
+        model_landmarks = self.landmarks(rot, betas_t)[0].double().cpu().numpy()[:, list(_PLACEMENT)]
+        pixels = keypoints[:, list(_PLACEMENT)].astype(np.float64)
+        weights = pixels[..., 2] * (pixels[..., 2] >= self.min_visibility) * usable[:, None]
+        if depth is None and np.ndim(k) == 2:
+            return solve_translations(model_landmarks, pixels[..., :2], weights, k)
         translation = np.zeros((n, 3))
         placed = np.zeros(n, bool)
-        pick = list(_PLACEMENT)
         ks = np.broadcast_to(np.asarray(k, np.float64), (n, 3, 3))
         for i in np.flatnonzero(usable):
-            weights = keypoints[i, pick, 2] * (keypoints[i, pick, 2] >= self.min_visibility)
             if depth is None:
-                t = solve_translation(model_landmarks[i, pick], keypoints[i, pick, :2], weights, ks[i])
+                t = solve_translation(model_landmarks[i], pixels[i, :, :2], weights[i], ks[i])
             else:
-                t = solve_lateral(model_landmarks[i, pick], keypoints[i, pick, :2], weights, ks[i], float(depth[i]))
+                t = solve_lateral(model_landmarks[i], pixels[i, :, :2], weights[i], ks[i], float(depth[i]))
             if t is not None:
                 translation[i], placed[i] = t, True
         return translation, placed

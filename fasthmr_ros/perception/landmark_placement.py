@@ -11,32 +11,66 @@ import numpy as np
 _MIN_PLACEMENT_POINTS = 4
 
 
+def solve_translations(
+    points: np.ndarray, pixels: np.ndarray, weights: np.ndarray, k: np.ndarray, rounds: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per person, t minimising the weighted reprojection error of model points (n,P,3) (camera rotation, no
+    translation) onto pixels (n,P,2), weights (n,P), K (3,3) -> (translation (n,3), placed (n,) bool).
+    Each point gives two equations linear in t, (u - cx)(Z + tz) = fx (X + tx) and likewise for v; their weighted
+    least squares is solved in closed form (tx and ty eliminated, leaving one equation in tz), all people at once
+    (a few dozen numpy calls a round whatever the number of people: per-call overhead is the cost at this size).
+    Reweighted `rounds` times with Cauchy weights on the pixel residuals, so a few wrong points lose their pull.
+    Not placed: fewer than 4 points weighted, points that do not constrain the depth, or a body behind the camera."""
+    n, count = weights.shape
+    focal = np.array([k[0, 0], k[1, 1]], np.float64)[:, None]  # (2 axes, 1)
+    centre = np.array([k[0, 2], k[1, 2]], np.float64)
+    weights = np.asarray(weights, np.float64)
+    enough = (weights > 0).sum(1) >= _MIN_PLACEMENT_POINTS
+    if not enough.any():
+        return np.zeros((n, 3)), enough
+    weights = np.where(enough[:, None], weights, 1.0)  # people who cannot be placed are solved anyway, then dropped
+    offset = (pixels - centre).transpose(0, 2, 1)  # (n, 2 axes, P): u - cx, v - cy
+    depth_rest = points[..., 2]
+    # equation rows per axis: f t_axis - offset tz = offset Z - f X_axis = rhs
+    rhs = offset * depth_rest[:, None] - focal * points[..., :2].transpose(0, 2, 1)
+    features = np.stack([np.ones_like(offset), offset, offset * offset, rhs, offset * rhs], -1)  # (n, 2, P, 5)
+    # each row's median position among its counted residuals (the others sort last as +inf)
+    counted = np.concatenate([weights > 0, weights > 0], 1) & enough[:, None]
+    pushed = np.where(counted, 0.0, np.inf)
+    seen = np.maximum(counted.sum(1), 1)
+    rows = np.arange(n)
+    low, high = (seen - 1) // 2, seen // 2
+    row_weights = np.broadcast_to(weights[:, None], (n, 2, count))
+    tz = np.zeros(n)
+    t_axes = np.zeros((n, 2))
+    for _ in range(rounds + 1):
+        sums = (row_weights[..., None, :] @ features)[..., 0, :]  # (n, 2, 5): sum w, w o, w o^2, w b, w o b
+        total, first, second, weighted_rhs, cross = (sums[..., i] for i in range(5))
+        r_axes = focal[:, 0] * weighted_rhs  # (n, 2)
+        # normal equations: f^2 S t_axis - f O1 tz = r_axis; -sum_axes f O1 t_axis + O2 tz = -sum_axes O b
+        denominator = second.sum(1) - (first * first / total).sum(1)
+        tz = (-cross.sum(1) + (first * r_axes / (focal[:, 0] * total)).sum(1)) / np.maximum(denominator, 1e-300)
+        t_axes = (r_axes + focal[:, 0] * first * tz[:, None]) / (focal[:, 0] ** 2 * total)
+        depth = np.maximum(depth_rest + tz[:, None], 1e-3)[:, None]  # (n, 1, P)
+        residual_px = np.abs(focal * t_axes[..., None] - offset * tz[:, None, None] - rhs) / depth  # (n, 2, P)
+        flat = residual_px.reshape(n, -1)
+        ordered = np.sort(flat + pushed, axis=1)
+        median = 0.5 * (ordered[rows, low] + ordered[rows, high])
+        scale = np.maximum(median * 1.5, 2.0)[:, None, None]
+        row_weights = weights[:, None] / (1.0 + (residual_px / scale) ** 2)
+    translation = np.concatenate([t_axes, tz[:, None]], 1)
+    placed = enough & (denominator > 1e-9 * second.sum(1)) & np.isfinite(translation).all(1) & (tz > 0.1)
+    translation[~placed] = 0.0
+    return translation, placed
+
+
 def solve_translation(
     points: np.ndarray, pixels: np.ndarray, weights: np.ndarray, k: np.ndarray, rounds: int = 6
 ) -> np.ndarray | None:
-    """t minimising the weighted reprojection error of model points (P,3) (camera rotation, no translation) onto
-    pixels (P,2): each point gives two equations linear in t, (u - cx)(Z + tz) = fx (X + tx) and likewise for v.
-    Reweighted `rounds` times with Cauchy weights on the pixel residuals, so a few wrong points lose their pull."""
-    fx, fy, cx, cy = float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
-    if (weights > 0).sum() < _MIN_PLACEMENT_POINTS:
-        return None
-    du, dv = pixels[:, 0] - cx, pixels[:, 1] - cy
-    x, y, z = points[:, 0], points[:, 1], points[:, 2]
-    rows_a = np.concatenate([np.stack([np.full_like(x, fx), np.zeros_like(x), -du], 1),
-                             np.stack([np.zeros_like(y), np.full_like(y, fy), -dv], 1)])  # fmt: skip
-    rows_b = np.concatenate([du * z - fx * x, dv * z - fy * y])
-    w = np.concatenate([weights, weights]).astype(np.float64)
-    t = None
-    for _ in range(rounds + 1):
-        sw = np.sqrt(w)[:, None]
-        t, *_ = np.linalg.lstsq(rows_a * sw, rows_b * sw[:, 0], rcond=None)
-        depth = np.maximum(np.concatenate([z, z]) + t[2], 1e-3)
-        residual_px = np.abs(rows_a @ t - rows_b) / depth  # the equation scaled back to pixels
-        scale = max(float(np.median(residual_px[w > 0])) * 1.5, 2.0)
-        w = np.concatenate([weights, weights]) / (1.0 + (residual_px / scale) ** 2)
-    if t is None or not np.isfinite(t).all() or t[2] <= 0.1:
-        return None
-    return t
+    """solve_translations for one person: points (P,3), pixels (P,2), weights (P,) -> t (3,), or None where it
+    cannot be placed."""
+    translation, placed = solve_translations(points[None], pixels[None], np.asarray(weights)[None], k, rounds)
+    return translation[0] if placed[0] else None
 
 
 def solve_lateral(
