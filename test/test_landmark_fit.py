@@ -9,6 +9,7 @@ import torch
 
 from fasthmr_ros.model.body_points import BodyLandmarks
 from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, LIMB_LANDMARKS
+from fasthmr_ros.model.point_kinematics import LandmarkPoints
 from fasthmr_ros.model.poses import standard_pose_axis_angle
 from fasthmr_ros.model.rotation import axis_angle_to_rotmat
 from fasthmr_ros.perception.landmark_fit import ImageFit
@@ -67,7 +68,7 @@ def reprojection_px(landmarks, rot, betas, t, keypoints) -> np.ndarray:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_fit_pulls_a_wrong_pose_onto_the_image_and_the_depth_with_it(landmarks, seed) -> None:
     true_rot, betas, true_t, keypoints, world, start_rot, start_t = scene(landmarks, seed)
-    fit = ImageFit(landmarks, _PLACEMENT, STEPS)
+    fit = ImageFit(LandmarkPoints(landmarks, list(_PLACEMENT)), STEPS)
     rot, t = fit(start_rot, betas, keypoints, world, K, np.ones(3, bool), 0.5)[:2]
     before = limb_error_mm(landmarks, start_rot, betas, start_t, true_rot, true_t)
     after = limb_error_mm(landmarks, rot, betas, t, true_rot, true_t)
@@ -80,7 +81,7 @@ def test_the_fit_pulls_a_wrong_pose_onto_the_image_and_the_depth_with_it(landmar
 
 def test_a_few_misplaced_landmarks_do_not_drag_the_body(landmarks) -> None:
     true_rot, betas, true_t, keypoints, world, start_rot, _ = scene(landmarks, 2)
-    fit = ImageFit(landmarks, _PLACEMENT, STEPS)
+    fit = ImageFit(LandmarkPoints(landmarks, list(_PLACEMENT)), STEPS)
     clean_rot, clean_t = fit(start_rot, betas, keypoints, world, K, np.ones(3, bool), 0.5)[:2]
     bad = keypoints.copy()
     bad[:, [15, 27, 31], :2] += np.array([180.0, -120.0])  # a wrist, an ankle and a toe on something else
@@ -93,7 +94,7 @@ def test_a_few_misplaced_landmarks_do_not_drag_the_body(landmarks) -> None:
 
 def test_people_not_usable_are_returned_as_given(landmarks) -> None:
     _, betas, _, keypoints, world, start_rot, _ = scene(landmarks, 3)
-    fit = ImageFit(landmarks, _PLACEMENT, STEPS)
+    fit = ImageFit(LandmarkPoints(landmarks, list(_PLACEMENT)), STEPS)
     usable = np.array([True, False, True])
     rot, t, placed = fit(start_rot, betas, keypoints, world, K, usable, 0.5)
     assert torch.equal(rot[1], start_rot[1]) and placed.tolist() == [True, False, True]

@@ -10,9 +10,10 @@ import torch
 
 from fasthmr_ros.model.body_points import BodyLandmarks, BodyPoints
 from fasthmr_ros.model.landmark_map import HIP_LANDMARKS, LIMB_LANDMARKS, NUM_LANDMARKS, vertex_indices
+from fasthmr_ros.model.point_kinematics import LandmarkPoints, PointKinematics
 from fasthmr_ros.model.rotation import axis_angle_to_rotmat
 from fasthmr_ros.perception.landmark_lift import LandmarkLift
-from fasthmr_ros.perception.landmark_placement import solve_translation
+from fasthmr_ros.perception.landmark_placement import solve_laterals, solve_translation, solve_translations
 from fasthmr_ros.perception.landmark_shape import BoneMemory, ShapeFit, bone_lengths, bone_weights
 from fasthmr_ros.perception.masks import PersonDetection
 from fasthmr_ros.runtime.body_files import load_body_model
@@ -44,6 +45,46 @@ def test_body_points_equal_the_full_body_model(body, points) -> None:
     joints, surface = points(rotmats, betas)
     assert torch.allclose(joints, full.joints, atol=1e-5)
     assert torch.allclose(surface, full.vertices[:, vertex_indices(body.vertex_ids)], atol=1e-5)
+
+
+@pytest.mark.parametrize("correctives", [False, True])
+def test_numpy_kinematics_equal_the_full_body_model(body, correctives) -> None:
+    """model/point_kinematics.py (the 2D fit's and the placement's numpy copy of the skinning) against the smplx
+    body model, on the embedded model and on one given random pose correctives (as a user's SMPL has)."""
+    if correctives:
+        from fasthmr_ros.model.body import BodyModel
+        from fasthmr_ros.runtime.body_files import embedded_model_path
+        from fasthmr_ros.runtime.smpl_io import load_smpl_arrays
+
+        arrays = dict(load_smpl_arrays(embedded_model_path()))
+        arrays["posedirs"] = 0.01 * np.random.default_rng(0).standard_normal(np.asarray(arrays["posedirs"]).shape)
+        body = BodyModel(arrays, "with-correctives")
+        assert body.pose_correctives
+    torch.manual_seed(2)
+    rotmats = axis_angle_to_rotmat(torch.randn(5, 24, 3) * 0.6)
+    betas = torch.randn(5, 10)
+    with torch.no_grad():
+        full = body(rotmats[:, :1], rotmats[:, 1:], betas)
+    rows = vertex_indices(body.vertex_ids)
+    kinematics = PointKinematics(BodyPoints(body, rows), list(range(len(rows))))
+    joints, vertices, _ = kinematics.pose(rotmats.double().numpy(), *kinematics.rest(betas.double().numpy()))
+    assert np.abs(joints - full.joints.double().numpy()).max() < 1e-5
+    assert np.abs(vertices - full.vertices[:, rows].double().numpy()).max() < 1e-5
+    # the landmarks through them equal BodyLandmarks' (torch)
+    landmarks = BodyLandmarks(body)
+    picked = list(LIMB_LANDMARKS)
+    ours = LandmarkPoints(landmarks, picked)(rotmats.double().numpy(), betas.double().numpy())
+    with torch.no_grad():
+        theirs = landmarks(rotmats, betas)[0][:, picked].double().numpy()
+        world = landmarks(rotmats, betas)[0]
+    assert np.abs(ours - theirs).max() < 1e-5
+    # the shape refit (joints only) on the same model gives back the betas whose bones it was handed
+    start = torch.zeros_like(betas)
+    fitted = ShapeFit(landmarks, steps=6)(rotmats, start, bone_lengths(world).log(), torch.ones(5, 11))
+    with torch.no_grad():
+        after = (bone_lengths(landmarks(rotmats, fitted)[0]) / bone_lengths(world)).log().abs().mean()
+        before = (bone_lengths(landmarks(rotmats, start)[0]) / bone_lengths(world)).log().abs().mean()
+    assert float(after) < 0.5 * float(before), (after, before)
 
 
 def test_lift_recovers_held_out_body_model_poses(landmarks) -> None:
@@ -90,6 +131,36 @@ def test_translation_solve_recovers_a_known_position() -> None:
     plain = solve_translation(model, wrong, weights, k, rounds=0)
     assert np.abs(plain - truth).max() > 0.05  # without reweighting it would be pulled
     assert solve_translation(model, pixels, np.r_[np.ones(3), np.zeros(13)], k) is None
+
+
+def test_batched_solves_place_each_person_alone() -> None:
+    """solve_translations / solve_laterals over people at once: each person's answer is their own (same as solving
+    them one by one), a wrong landmark does not pull, and people who cannot be placed are said so."""
+    rng = np.random.default_rng(4)
+    n = 4
+    ks = np.stack([np.array([[f, 0, 640], [0, f, 360], [0, 0, 1]]) for f in rng.uniform(600, 1400, n)])
+    model = rng.normal(0, 0.3, (n, 16, 3))
+    truth = np.stack([rng.uniform(-1, 1, n), rng.uniform(-0.4, 0.4, n), rng.uniform(2.5, 7.0, n)], 1)
+    camera = model + truth[:, None]
+    pixels = camera[..., :2] / camera[..., 2:] * ks[:, None, [0, 1], [0, 1]] + ks[:, None, [0, 1], 2]
+    pixels[:, 5] += (300.0, -200.0)  # one landmark on someone else, in everyone
+    weights = np.ones((n, 16))
+    weights[2, 4:] = 0.0  # this one shows only 4 points: still placeable
+    weights[3, 3:] = 0.0  # and this one 3: not
+    t, placed = solve_translations(model, pixels, weights, ks)
+    assert placed.tolist() == [True, True, True, False] and np.all(t[3] == 0)
+    assert np.abs(t[:2] - truth[:2]).max() < 0.02, t - truth
+    for i in range(3):
+        alone = solve_translation(model[i], pixels[i], weights[i], ks[i])
+        assert alone is not None and np.allclose(alone, t[i], atol=1e-9)
+    depth = truth[:, 2] + np.array([0.0, 0.3, 0.0, 0.0])  # a wrong held depth moves x, y only a little
+    lateral, placed = solve_laterals(model, pixels, weights, ks, depth)
+    assert placed.tolist() == [True, True, True, False]
+    assert np.abs(lateral[0, :2] - truth[0, :2]).max() < 0.005 and np.all(lateral[:3, 2] == depth[:3])
+    assert np.abs(lateral[1, :2] - truth[1, :2]).max() < 0.1
+    behind = solve_laterals(model, pixels, weights, ks, np.full(n, -1.0))[1]  # body behind the camera
+    nan_depth = solve_laterals(model, pixels, weights, ks, np.full(n, np.nan))[1]
+    assert not behind.any() and not nan_depth.any()
 
 
 def test_lift_places_a_posed_body_in_the_camera(body, landmarks) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fasthmr_ros.model.body_points import BodyPoints
-from fasthmr_ros.model.skeleton import PARENTS
+from fasthmr_ros.model.body_points import BodyLandmarks, BodyPoints
+from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
 
 
 def _levels(parents: tuple[int, ...]) -> list[tuple[int, int, np.ndarray]]:
@@ -47,9 +47,9 @@ class PointKinematics:
         self.vertex_template = array(points.point_template)[rows]  # (V,3)
         self.vertex_shapedirs = array(points.point_shapedirs)[rows]  # (V,3,K)
         self.vertex_weights = array(points.point_weights)[rows]  # (V,24)
-        self.vertex_posedirs = (
-            array(points.point_posedirs)[:, rows].reshape(-1, len(rows) * 3) if points.pose_correctives else None
-        )  # (207, V*3) or None for a model without pose correctives
+        posedirs = array(points.point_posedirs)[:, rows]  # (207, V, 3)
+        # (207, V*3), or None for a model without pose correctives
+        self.vertex_posedirs = posedirs.reshape(len(posedirs), -1) if points.pose_correctives else None
         self.num_betas = self.joint_shapedirs.shape[-1]
 
     def rest(self, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +76,33 @@ class PointKinematics:
         blend_rot = (self.vertex_weights @ rot.reshape(n, -1, 9)).reshape(n, -1, 3, 3)  # (n,V,3,3)
         vertices = (blend_rot @ rest_vertices[..., None])[..., 0] + self.vertex_weights @ shift
         return joints, vertices, rot
+
+
+class LandmarkPoints:
+    """Some of BodyLandmarks' 33 landmarks (`points`, indices) posed in numpy, through only the joints and vertices
+    they are blended from."""
+
+    def __init__(self, landmarks: BodyLandmarks, points: list[int]) -> None:
+        self.points = list(points)
+        blend = landmarks.blend.detach().double().cpu().numpy()[self.points]  # (L, 24 joints + named vertices)
+        self.used = np.flatnonzero(np.abs(blend).sum(0) > 0)  # columns of (joints, named vertices) that count
+        self.blend = blend[:, self.used]  # (L, Q)
+        self.used_joints = self.used[self.used < NUM_JOINTS]
+        self.kinematics = PointKinematics(landmarks.points, list(self.used[self.used >= NUM_JOINTS] - NUM_JOINTS))
+
+    def rest(self, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.kinematics.rest(betas)
+
+    def pose(self, rotmats: np.ndarray, rest_joints: np.ndarray, rest_vertices: np.ndarray):
+        """-> joints (n,24,3), the points the landmarks blend (n,Q,3), the landmarks (n,L,3), joint frames
+        (n,24,3,3), all in the model frame."""
+        joints, vertices, rot = self.kinematics.pose(rotmats, rest_joints, rest_vertices)
+        base = np.concatenate([joints[:, self.used_joints], vertices], 1)
+        return joints, base, self.blend @ base, rot
+
+    def __call__(self, rotmats: np.ndarray, betas: np.ndarray) -> np.ndarray:
+        """rotmats (n,24,3,3), betas (n,<=K) -> the landmarks (n,L,3) in the model frame."""
+        return self.pose(rotmats, *self.rest(betas))[2]
 
 
 def frames(rotmats: np.ndarray) -> np.ndarray:

@@ -23,10 +23,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fasthmr_ros.model.body_points import BodyLandmarks
 from fasthmr_ros.model.landmark_map import HIP_LANDMARKS
-from fasthmr_ros.model.point_kinematics import PointKinematics
-from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
+from fasthmr_ros.model.point_kinematics import LandmarkPoints
+from fasthmr_ros.model.skeleton import PARENTS
 from fasthmr_ros.perception.landmark_placement import solve_translations
 
 # BlazePose's 2D landmarks scatter by ~1-2% of a person's height (~5-10 px at the sizes the node sees); the robust
@@ -67,30 +66,18 @@ def _rotation(axis_angle: np.ndarray) -> np.ndarray:
 class ImageFit:
     """(rotmats, betas, 2D landmarks, world landmarks, K) -> refined (rotmats, translation, placed)."""
 
-    def __init__(self, landmarks: BodyLandmarks, points: tuple[int, ...], iterations: int) -> None:
-        self.points = list(points)
+    def __init__(self, points: LandmarkPoints, iterations: int) -> None:
+        """points: the landmarks fitted (the placement set), posed in numpy."""
+        self.landmarks = points
+        self.points = points.points
         self.iterations = iterations
-        blend = landmarks.blend.detach().double().cpu().numpy()[self.points]  # (L, 24 joints + named vertices)
-        body_points = landmarks.points
         carried = _carried_by(PARENTS)
         # a skinned vertex is carried by a joint in proportion to its skinning weights on the joints that joint moves
-        vertex_carried = body_points.point_weights.detach().double().cpu().numpy() @ carried
-        carried = np.concatenate([carried, vertex_carried], 0)  # (Q, 24)
-        # only the joints and vertices these landmarks are made of, and the joints that move any of them
-        used = np.flatnonzero(np.abs(blend).sum(0) > 0)
-        self.blend = blend[:, used]  # (L, Q')
-        self.used_joints = used[used < NUM_JOINTS]
-        self.kinematics = PointKinematics(body_points, list(used[used >= NUM_JOINTS] - NUM_JOINTS))
-        carried = carried[used]
-        self.active = np.flatnonzero((self.blend @ carried).any(0))  # joints the fit turns
-        self.carried = carried[:, self.active]  # (Q', A)
+        vertex_carried = points.kinematics.vertex_weights @ carried
+        carried = np.concatenate([carried[points.used_joints], vertex_carried], 0)  # (Q, 24), Q as points.pose's
+        self.active = np.flatnonzero((points.blend @ carried).any(0))  # joints that move any landmark: the fit's
+        self.carried = carried[:, self.active]  # (Q, A)
         self.hips = [self.points.index(i) for i in HIP_LANDMARKS]
-
-    def _model(self, rot: np.ndarray, rest_joints: np.ndarray, rest_vertices: np.ndarray):
-        """-> joints (n,24,3), the points the landmarks blend (n,Q',3), landmarks (n,L,3), joint frames."""
-        joints, vertices, frames = self.kinematics.pose(rot, rest_joints, rest_vertices)
-        base = np.concatenate([joints[:, self.used_joints], vertices], 1)
-        return joints, base, self.blend @ base, frames
 
     def __call__(
         self,
@@ -118,8 +105,8 @@ class ImageFit:
         pixels = np.asarray(keypoints, np.float64)[rows][:, self.points]
         seen = pixels[..., 2] * (pixels[..., 2] >= min_visibility)  # (n, L)
         target = np.asarray(world, np.float64)[rows][:, self.points]
-        rest_joints, rest_vertices = self.kinematics.rest(shape)
-        joints, base, model, frames = self._model(rot, rest_joints, rest_vertices)
+        rest_joints, rest_vertices = self.landmarks.rest(shape)
+        joints, base, model, frames = self.landmarks.pose(rot, rest_joints, rest_vertices)
         t, keep = solve_translations(model, pixels[..., :2], seen, k)
         if not keep.any():
             return rotmats, translation, placed
@@ -136,12 +123,12 @@ class ImageFit:
         weight_world = np.sqrt(seen)[..., None, None] / WORLD_STD
         for step_index in range(self.iterations):
             if step_index > 0:  # the first step uses the forward kinematics the starting translation came from
-                joints, base, model, frames = self._model(rot, rest_joints, rest_vertices)
+                joints, base, model, frames = self.landmarks.pose(rot, rest_joints, rest_vertices)
             # d base point / d (joint j, axis a) = carried[q, j] * (axis_a of joint j) x (point q - joint j)
             axes = frames[:, self.active].transpose(0, 1, 3, 2)  # (n, A, 3 axes, 3)
             lever = base[:, :, None] - joints[:, None, self.active]  # (n, Q', A, 3)
             moved = np.cross(axes[:, None], lever[:, :, :, None]) * self.carried[None, :, :, None, None]
-            jac = (self.blend @ moved.reshape(n, len(self.blend[0]), -1)).reshape(n, count, active, 3, 3)
+            jac = (self.landmarks.blend @ moved.reshape(n, len(self.carried), -1)).reshape(n, count, active, 3, 3)
             full = np.zeros((n, count, 3, params + 3))  # (n, L, 3 coords, pose + translation)
             full[..., :params] = jac.transpose(0, 1, 4, 2, 3).reshape(n, count, 3, params)
             full[..., params:] = np.eye(3)

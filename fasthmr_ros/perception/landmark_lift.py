@@ -20,8 +20,9 @@ from fasthmr_ros.model.body import BodyModel
 from fasthmr_ros.model.body_points import BodyLandmarks
 from fasthmr_ros.model.landmark_map import LIMB_LANDMARKS, NUM_LANDMARKS
 from fasthmr_ros.model.lift_net import LandmarkLiftNet
+from fasthmr_ros.model.point_kinematics import LandmarkPoints
 from fasthmr_ros.perception.landmark_fit import ImageFit
-from fasthmr_ros.perception.landmark_placement import solve_lateral, solve_translation, solve_translations
+from fasthmr_ros.perception.landmark_placement import solve_laterals, solve_translations
 from fasthmr_ros.perception.landmark_shape import BoneMemory, ShapeFit, bone_lengths, bone_weights
 from fasthmr_ros.perception.masks import PersonDetection
 
@@ -53,7 +54,8 @@ class LandmarkLift:
         self.min_visibility = net.config.min_visibility
         self.bones = BoneMemory()
         self.shape_fit = ShapeFit(self.landmarks)
-        self.image_fit = ImageFit(self.landmarks, _PLACEMENT, fit_steps) if fit_steps > 0 else None
+        self.placement = LandmarkPoints(self.landmarks, list(_PLACEMENT))
+        self.image_fit = ImageFit(self.placement, fit_steps) if fit_steps > 0 else None
 
     @torch.inference_mode()
     def __call__(
@@ -119,21 +121,10 @@ class LandmarkLift:
         noisier (mean |dz| 254-310 against 232 mm), and now and then far off where few landmarks are seen."""
         n = len(keypoints)
         usable = np.ones(n, bool) if usable is None else usable
-        betas_t = torch.as_tensor(betas, dtype=torch.float32, device=self.device)
-        rot = rotmats.to(device=self.device, dtype=torch.float32)
-        model_landmarks = self.landmarks(rot, betas_t)[0].double().cpu().numpy()[:, list(_PLACEMENT)]
+        rot = rotmats.detach().double().cpu().numpy()
+        model_landmarks = self.placement(rot, np.asarray(torch.as_tensor(betas).detach().double().cpu()))
         pixels = keypoints[:, list(_PLACEMENT)].astype(np.float64)
         weights = pixels[..., 2] * (pixels[..., 2] >= self.min_visibility) * usable[:, None]
-        if depth is None and np.ndim(k) == 2:
+        if depth is None:
             return solve_translations(model_landmarks, pixels[..., :2], weights, k)
-        translation = np.zeros((n, 3))
-        placed = np.zeros(n, bool)
-        ks = np.broadcast_to(np.asarray(k, np.float64), (n, 3, 3))
-        for i in np.flatnonzero(usable):
-            if depth is None:
-                t = solve_translation(model_landmarks[i], pixels[i, :, :2], weights[i], ks[i])
-            else:
-                t = solve_lateral(model_landmarks[i], pixels[i, :, :2], weights[i], ks[i], float(depth[i]))
-            if t is not None:
-                translation[i], placed[i] = t, True
-        return translation, placed
+        return solve_laterals(model_landmarks, pixels[..., :2], weights, k, depth)

@@ -15,15 +15,17 @@ def solve_translations(
     points: np.ndarray, pixels: np.ndarray, weights: np.ndarray, k: np.ndarray, rounds: int = 6
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per person, t minimising the weighted reprojection error of model points (n,P,3) (camera rotation, no
-    translation) onto pixels (n,P,2), weights (n,P), K (3,3) -> (translation (n,3), placed (n,) bool).
+    translation) onto pixels (n,P,2), weights (n,P), K (3,3) or one per person (n,3,3) -> (translation (n,3),
+    placed (n,) bool).
     Each point gives two equations linear in t, (u - cx)(Z + tz) = fx (X + tx) and likewise for v; their weighted
     least squares is solved in closed form (tx and ty eliminated, leaving one equation in tz), all people at once
     (a few dozen numpy calls a round whatever the number of people: per-call overhead is the cost at this size).
     Reweighted `rounds` times with Cauchy weights on the pixel residuals, so a few wrong points lose their pull.
     Not placed: fewer than 4 points weighted, points that do not constrain the depth, or a body behind the camera."""
     n, count = weights.shape
-    focal = np.array([k[0, 0], k[1, 1]], np.float64)[:, None]  # (2 axes, 1)
-    centre = np.array([k[0, 2], k[1, 2]], np.float64)
+    ks = np.broadcast_to(np.asarray(k, np.float64), (n, 3, 3))
+    focal = np.stack([ks[:, 0, 0], ks[:, 1, 1]], 1)  # (n, 2 axes)
+    centre = np.stack([ks[:, 0, 2], ks[:, 1, 2]], 1)[:, None]  # (n, 1, 2)
     weights = np.asarray(weights, np.float64)
     enough = (weights > 0).sum(1) >= _MIN_PLACEMENT_POINTS
     if not enough.any():
@@ -32,7 +34,7 @@ def solve_translations(
     offset = (pixels - centre).transpose(0, 2, 1)  # (n, 2 axes, P): u - cx, v - cy
     depth_rest = points[..., 2]
     # equation rows per axis: f t_axis - offset tz = offset Z - f X_axis = rhs
-    rhs = offset * depth_rest[:, None] - focal * points[..., :2].transpose(0, 2, 1)
+    rhs = offset * depth_rest[:, None] - focal[..., None] * points[..., :2].transpose(0, 2, 1)
     features = np.stack([np.ones_like(offset), offset, offset * offset, rhs, offset * rhs], -1)  # (n, 2, P, 5)
     # each row's median position among its counted residuals (the others sort last as +inf)
     counted = np.concatenate([weights > 0, weights > 0], 1) & enough[:, None]
@@ -46,13 +48,14 @@ def solve_translations(
     for _ in range(rounds + 1):
         sums = (row_weights[..., None, :] @ features)[..., 0, :]  # (n, 2, 5): sum w, w o, w o^2, w b, w o b
         total, first, second, weighted_rhs, cross = (sums[..., i] for i in range(5))
-        r_axes = focal[:, 0] * weighted_rhs  # (n, 2)
+        r_axes = focal * weighted_rhs  # (n, 2)
         # normal equations: f^2 S t_axis - f O1 tz = r_axis; -sum_axes f O1 t_axis + O2 tz = -sum_axes O b
         denominator = second.sum(1) - (first * first / total).sum(1)
-        tz = (-cross.sum(1) + (first * r_axes / (focal[:, 0] * total)).sum(1)) / np.maximum(denominator, 1e-300)
-        t_axes = (r_axes + focal[:, 0] * first * tz[:, None]) / (focal[:, 0] ** 2 * total)
+        tz = (-cross.sum(1) + (first * r_axes / (focal * total)).sum(1)) / np.maximum(denominator, 1e-300)
+        t_axes = (r_axes + focal * first * tz[:, None]) / (focal**2 * total)
         depth = np.maximum(depth_rest + tz[:, None], 1e-3)[:, None]  # (n, 1, P)
-        residual_px = np.abs(focal * t_axes[..., None] - offset * tz[:, None, None] - rhs) / depth  # (n, 2, P)
+        # (n, 2, P): each equation's residual, scaled back to pixels
+        residual_px = np.abs(focal[..., None] * t_axes[..., None] - offset * tz[:, None, None] - rhs) / depth
         flat = residual_px.reshape(n, -1)
         ordered = np.sort(flat + pushed, axis=1)
         median = 0.5 * (ordered[rows, low] + ordered[rows, high])
@@ -73,28 +76,48 @@ def solve_translation(
     return translation[0] if placed[0] else None
 
 
-def solve_lateral(
-    points: np.ndarray, pixels: np.ndarray, weights: np.ndarray, k: np.ndarray, depth: float, rounds: int = 6
-) -> np.ndarray | None:
-    """t = (tx, ty, depth) minimising the Cauchy-reweighted pixel reprojection error of model points (P,3) onto
-    pixels (P,2) with the depth held: with tz fixed each pixel is linear in tx (or ty), so this is exact weighted
-    least squares in pixels, without the linear solve's pull toward the camera when points and pixels disagree."""
-    fx, fy, cx, cy = float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
-    if (weights > 0).sum() < _MIN_PLACEMENT_POINTS or not np.isfinite(depth):
-        return None
-    z = points[:, 2] + depth
-    if (z[weights > 0] <= 0.1).any():
-        return None
-    # pixel = a * t + b per axis, with a = f / z and b = f * X / z + c
-    a_u, a_v = fx / z, fy / z
-    b_u, b_v = fx * points[:, 0] / z + cx, fy * points[:, 1] / z + cy
-    w_u, w_v = weights.astype(np.float64), weights.astype(np.float64)
-    tx = ty = 0.0
+def solve_laterals(
+    points: np.ndarray, pixels: np.ndarray, weights: np.ndarray, k: np.ndarray, depth: np.ndarray, rounds: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per person, t = (tx, ty, depth) minimising the Cauchy-reweighted pixel reprojection error of model points
+    (n,P,3) onto pixels (n,P,2), weights (n,P), with the depth (n,) held; K (3,3) or one per person (n,3,3) ->
+    (translation (n,3), placed (n,) bool). With tz fixed each pixel is linear in tx (or ty), so this is exact
+    weighted least squares in pixels, without the linear solve's pull toward the camera when points and pixels
+    disagree. Not placed: fewer than 4 points weighted, a weighted point behind the camera, a depth not finite."""
+    n = len(points)
+    ks = np.broadcast_to(np.asarray(k, np.float64), (n, 3, 3))
+    focal = np.stack([ks[:, 0, 0], ks[:, 1, 1]], 1)[..., None]  # (n, 2 axes, 1)
+    centre = np.stack([ks[:, 0, 2], ks[:, 1, 2]], 1)[..., None]
+    weights = np.asarray(weights, np.float64)
+    depth = np.asarray(depth, np.float64)
+    z = points[..., 2] + np.where(np.isfinite(depth), depth, 1.0)[:, None]  # (n, P)
+    placed = ((weights > 0).sum(1) >= _MIN_PLACEMENT_POINTS) & np.isfinite(depth)
+    placed &= ~((z <= 0.1) & (weights > 0)).any(1)
+    translation = np.zeros((n, 3))
+    if not placed.any():
+        return translation, placed
+    weights = np.where(placed[:, None], weights, 1.0)  # solved anyway, dropped at the end
+    z = np.where(placed[:, None], z, 1.0)
+    # pixel = a * t + b per axis, with a = f / z and b = f * X / z + c: (n, 2 axes, P)
+    slope = focal / z[:, None]
+    intercept = slope * points[..., :2].transpose(0, 2, 1) + centre
+    target = pixels.transpose(0, 2, 1)
+    counted = np.concatenate([weights > 0, weights > 0], 1)
+    pushed = np.where(counted, 0.0, np.inf)
+    count = counted.sum(1)
+    rows = np.arange(n)
+    low, high = (count - 1) // 2, count // 2
+    row_weights = np.broadcast_to(weights[:, None], (n, 2, weights.shape[1]))
+    t_axes = np.zeros((n, 2))
     for _ in range(rounds + 1):
-        tx = float((w_u * a_u * (pixels[:, 0] - b_u)).sum() / max((w_u * a_u**2).sum(), 1e-12))
-        ty = float((w_v * a_v * (pixels[:, 1] - b_v)).sum() / max((w_v * a_v**2).sum(), 1e-12))
-        r_u, r_v = a_u * tx + b_u - pixels[:, 0], a_v * ty + b_v - pixels[:, 1]
-        scale = max(float(np.median(np.abs(np.concatenate([r_u, r_v])[np.r_[weights, weights] > 0]))) * 1.5, 2.0)
-        w_u, w_v = weights / (1.0 + (r_u / scale) ** 2), weights / (1.0 + (r_v / scale) ** 2)
-    t = np.array([tx, ty, depth])
-    return t if np.isfinite(t).all() else None
+        t_axes = (row_weights * slope * (target - intercept)).sum(2) / np.maximum(
+            (row_weights * slope**2).sum(2), 1e-12
+        )
+        residual = slope * t_axes[..., None] + intercept - target  # (n, 2, P)
+        ordered = np.sort(np.abs(residual).reshape(n, -1) + pushed, axis=1)
+        scale = np.maximum(0.5 * (ordered[rows, low] + ordered[rows, high]) * 1.5, 2.0)[:, None, None]
+        row_weights = weights[:, None] / (1.0 + (residual / scale) ** 2)
+    translation = np.concatenate([t_axes, depth[:, None]], 1)
+    placed &= np.isfinite(translation).all(1)
+    translation[~placed] = 0.0
+    return translation, placed
