@@ -4,8 +4,6 @@ input pixels (256 px), segmentation masks (IoU), detector keypoints; batching ov
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pytest
@@ -90,7 +88,7 @@ def test_detector_matches_mediapipe(pair, followed):
     assert compared >= 2
 
 
-def test_batched_people_equal_single_calls_and_cost_less(pair, followed):
+def test_batched_people_equal_single_calls(pair, followed):
     from fasthmr_ros.runtime.blazepose_models import LANDMARKER, BlazePoseRunner
 
     _, converted = pair
@@ -110,19 +108,15 @@ def test_batched_people_equal_single_calls_and_cost_less(pair, followed):
     for i in range(3):
         for a, b in zip(stacked, whole(images[i : i + 1]), strict=True):
             np.testing.assert_allclose(a[i : i + 1], b, rtol=1e-4, atol=1e-3)
-    # on the CPU the landmarker runner splits batches (a stacked run measured 1.11x slower than singles); the
-    # split path costs no more than single calls
+    # on the CPU the landmarker runner splits batches into single runs (a stacked run costs more there:
+    # bench.person_models), in one call; the whole-batch runner makes one run
     assert converted._landmarker.chunk == 1 and whole.chunk is None
-    one, three = [], []
-    for _ in range(5):
-        start = time.perf_counter()
-        converted._landmarks_batch(rgb, rois)
-        three.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        for roi in rois:
-            converted._landmarks_batch(rgb, [roi])
-        one.append(time.perf_counter() - start)
-    assert np.median(three) < 1.15 * np.median(one)
+    runs = converted._landmarker.runs
+    converted._landmarks_batch(rgb, rois)
+    assert converted._landmarker.runs == runs + 3
+    runs = whole.runs
+    whole(images)
+    assert whole.runs == runs + 1
 
 
 def test_torch_runtime_equals_onnxruntime(pair, followed):
