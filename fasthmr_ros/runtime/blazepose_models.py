@@ -96,7 +96,8 @@ class BlazePoseRunner:
     chunk: images per model run (None = the whole batch in one run). On the CPU the landmarker runs one image at a
     time: a batch of 3 took 1.08-1.09x (onnxruntime) and 1.45-1.67x (torch) the time of 3 single runs here
     (bench.person_models), its 256 px activations for several images no longer fit the cache; the detector's
-    batches cost a little less (0.95x onnxruntime, 0.88-0.89x torch), so it keeps whole batches. On a GPU every batch is one run. `runs` counts model runs."""
+    batches cost a little less (0.95x onnxruntime, 0.88-0.89x torch), so it keeps whole batches. On a GPU every
+    batch is one run. `runs` counts model runs."""
 
     def __init__(self, model: BlazePoseModel, runtime: str = "onnxruntime", device: str = "cpu", threads: int = 0,
                  cache: str | Path = "", chunk: int | str | None = "auto") -> None:  # fmt: skip
