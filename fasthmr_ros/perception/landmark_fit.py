@@ -151,7 +151,10 @@ class ImageFit:
             lhs = rows_a.transpose(0, 2, 1) @ rows_a + prior[:, None] * np.eye(params + 3)
             rhs = (rows_a.transpose(0, 2, 1) @ rows_b.reshape(n, -1, 1))[..., 0]
             rhs[:, :params] += total * prior[:params]
-            step = -np.linalg.solve(lhs, rhs[..., None])[..., 0]
+            try:
+                step = -np.linalg.solve(lhs, rhs[..., None])[..., 0]
+            except np.linalg.LinAlgError:  # no 2D point left in front of the camera: the translation is open
+                break
             if not np.isfinite(step).all():
                 break
             rot[:, self.active] = rot[:, self.active] @ _rotation(step[:, :params].reshape(n, active, 3))
