@@ -11,7 +11,7 @@ from fasthmr_ros.model.landmark_map import landmark_blend, vertex_indices
 from fasthmr_ros.model.skeleton import PARENTS
 
 
-def _tree_levels(parents: tuple[int, ...]) -> list[tuple[int, int]]:
+def tree_levels(parents: tuple[int, ...]) -> list[tuple[int, int]]:
     """[start, stop) joint ranges of equal depth in the kinematic tree, root excluded; checks the numbering is
     level by level (every joint's parent lies in an earlier range)."""
     depth = [0] * len(parents)
@@ -27,8 +27,8 @@ def _tree_levels(parents: tuple[int, ...]) -> list[tuple[int, int]]:
     return levels
 
 
-_LEVELS = _tree_levels(PARENTS)
-_PARENT_INDEX = [max(p, 0) for p in PARENTS]
+_LEVELS = tree_levels(PARENTS)
+PARENT_INDEX = [max(p, 0) for p in PARENTS]  # the root's parent is itself: gathers stay in range
 
 
 class BodyPoints(nn.Module):
@@ -50,8 +50,8 @@ class BodyPoints(nn.Module):
         self.pose_correctives = body.pose_correctives
         # each tree level's parent indices as tensors, made once (indexing with a list converts it every call)
         for n, (start, stop) in enumerate(_LEVELS):
-            self.register_buffer(f"_parents_{n}", torch.as_tensor(_PARENT_INDEX[start:stop]), persistent=False)
-        self.register_buffer("_offset_parents", torch.as_tensor(_PARENT_INDEX[1:]), persistent=False)
+            self.register_buffer(f"_parents_{n}", torch.as_tensor(PARENT_INDEX[start:stop]), persistent=False)
+        self.register_buffer("_offset_parents", torch.as_tensor(PARENT_INDEX[1:]), persistent=False)
         self.register_buffer("point_weights", layer.lbs_weights.detach().float()[index])
         self.num_betas = shapedirs.shape[-1]
 

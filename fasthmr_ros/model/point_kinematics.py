@@ -10,26 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from fasthmr_ros.model.body_points import BodyLandmarks, BodyPoints
+from fasthmr_ros.model.body_points import PARENT_INDEX, BodyLandmarks, BodyPoints, tree_levels
 from fasthmr_ros.model.skeleton import NUM_JOINTS, PARENTS
 
-
-def _levels(parents: tuple[int, ...]) -> list[tuple[int, int, np.ndarray]]:
-    """(start, stop, parent indices) of each depth of the kinematic tree below the root; SMPL numbers its joints
-    level by level, which BodyPoints checks when it is built."""
-    depth = [0] * len(parents)
-    for j in range(1, len(parents)):
-        depth[j] = depth[parents[j]] + 1
-    levels, start = [], 1
-    for j in range(2, len(parents) + 1):
-        if j == len(parents) or depth[j] != depth[start]:
-            levels.append((start, j, np.array([max(p, 0) for p in parents[start:j]])))
-            start = j
-    return levels
-
-
-_LEVELS = _levels(PARENTS)
-_OFFSET_PARENTS = np.array([max(p, 0) for p in PARENTS[1:]])
+# each depth of the kinematic tree below the root: (start, stop, its joints' parents), checked by tree_levels
+_LEVELS = [(start, stop, np.array(PARENT_INDEX[start:stop])) for start, stop in tree_levels(PARENTS)]
+_OFFSET_PARENTS = np.array(PARENT_INDEX[1:])
 
 
 class PointKinematics:
