@@ -122,3 +122,15 @@ def test_label_footage_needs_a_real_video(tmp_path, capsys):
     missing = tmp_path / "none.mp4"
     assert cli_main(["label-footage", "--clips", str(missing), "--out", str(tmp_path / "x.npz")]) == 2
     assert "none.mp4" in capsys.readouterr().err
+
+
+def test_label_footage_fetches_a_registry_clip_it_is_named(tmp_path, monkeypatch):
+    """A footage name not fetched yet is fetched from its registry package (here vtest.avi, Debian's opencv-doc),
+    as `fasthmr fetch-footage` would, instead of stopping at "no such video"."""
+    footage = tmp_path / "footage"
+    monkeypatch.setenv("FASTHMR_FOOTAGE", str(footage))
+    try:
+        build(["vtest.avi"], tmp_path / "x.npz", max_frames=2)
+    except ValueError as error:  # vtest's walkers are too small to label in 2 frames: nobody kept
+        assert "no person kept" in str(error)
+    assert (footage / "vtest.avi").stat().st_size > 1_000_000

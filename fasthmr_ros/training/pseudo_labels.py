@@ -191,7 +191,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build(clips: list[str], out: Path, every: int = 1, max_frames: int | None = None) -> dict:
     from tqdm import tqdm
 
-    from fasthmr_ros.footage import clip_path
+    from fasthmr_ros.footage import CLIPS, clip_path, fetch
     from fasthmr_ros.training.synth.dataset import _Writer
 
     writer = _Writer()
@@ -201,6 +201,8 @@ def build(clips: list[str], out: Path, every: int = 1, max_frames: int | None = 
         if "pose2sim" in clip.lower():
             raise ValueError(f"{clip}: the Pose2Sim clips are the real-footage benchmark; never train on them")
         path = Path(clip) if Path(clip).is_file() else clip_path(clip)
+        if not path.is_file() and clip in CLIPS:
+            (path,) = fetch([clip])  # a registry clip not fetched yet (fasthmr fetch-footage does the same)
         if not path.is_file():
             raise FileNotFoundError(f"{clip}: no such video (give a path, or a footage name: fasthmr fetch-footage)")
         with tqdm(unit="frame", desc=path.name, mininterval=5) as bar:
