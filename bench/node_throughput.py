@@ -15,6 +15,13 @@ alike, each on its own pipeline that sees every frame in order:
 - new onnxruntime: the converted models, batched over people and tiles, on `--device`.
 
     python -m bench.node_throughput [--frames 40] [--pose-source landmarks] [--decoder] [--device cpu|cuda]
+    python -m bench.node_throughput --encoder vit_h --device cuda [--encoder-variants ...]
+
+With `--encoder NAME` the rows are the HMR pose source on an encoder of that size with random weights (speed does
+not depend on them; written once as a plain state_dict into a temporary folder, with an ECLM plan that removes
+depth // 8 blocks as bench.encoder_speedup does), masks as the default path: "base fp32" (no layer or token
+merging), "merged fp32" and "merged fp16" (ECLM + Mask-ToMe), each a node parameter set (`checkpoint`,
+`model_config`, `merge_plan`, `token_merging`, `precision`).
 
 Prints fps (the steady rate: frames out per second between a block's first and last message, so the start and
 drain of each block, which a continuous stream never sees, are not counted), p50 / p95 latency (stage 1 start ->
@@ -28,8 +35,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -108,10 +117,39 @@ def run_block(pipeline: Pipeline, frames: list[np.ndarray], k: np.ndarray, overl
     return finished[-1] - finished[0], rows
 
 
+ENCODER_VARIANTS = ("base fp32 overlapped", "merged fp32 overlapped", "merged fp16 overlapped")
+
+
+def encoder_files(name: str, folder: Path) -> tuple[Path, Path]:
+    """A random-weight checkpoint of encoder config `name` and an ECLM plan for it, written into folder."""
+    from bench.encoder_speedup import eclm_runs
+    from bench.vit_forward import random_model
+    from fasthmr_ros.model.eclm import MergePlan
+    from fasthmr_ros.runtime.checkpoint import save_hmr2
+
+    model = random_model(name)
+    checkpoint, plan = folder / f"random_{name}.pt", folder / f"plan_{name}.json"
+    save_hmr2(model, checkpoint, lightning=False)
+    depth = len(model.backbone.blocks)
+    MergePlan(name, depth, eclm_runs(depth), tau_mm=0.0).save(plan)
+    return checkpoint, plan
+
+
+def encoder_settings(variant: str, args: argparse.Namespace) -> dict:
+    """Node parameters of an --encoder row: "base|merged fp32|fp16"."""
+    merging, precision = variant.split()[:2]
+    merged = merging == "merged"
+    return {"pose_source": "hmr", "checkpoint": str(args.encoder_checkpoint), "model_config": args.encoder,
+            "merge_plan": str(args.encoder_plan) if merged else "", "token_merging": merged,
+            "precision": precision}  # fmt: skip
+
+
 def build(variant: str, people: int, args: argparse.Namespace) -> Pipeline:
-    variant = variant.rsplit(" ", 1)[0]
     flat = {"max_people": max(people, 1) + 1, "pose_source": args.pose_source, "decoder": args.decoder,
             "device": args.device}  # fmt: skip
+    if args.encoder:
+        return Pipeline(PipelineConfig.from_flat({**flat, **encoder_settings(variant, args)}))
+    variant = variant.rsplit(" ", 1)[0]
     pipeline = Pipeline(PipelineConfig.from_flat(flat))
     # The pipeline builds the default masks stage; the bench swaps in each variant (PipelineConfig has no
     # setting for these yet).
@@ -137,11 +175,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (pipeline and onnxruntime masks)")
     parser.add_argument("--mask-device", default="", help="onnxruntime masks device if not --device: tensorrt")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help="masks variant + serial|overlapped")
+    parser.add_argument("--encoder", default="", help="HMR rows on this encoder config with random weights: vit_h")
+    parser.add_argument("--encoder-variants", nargs="*", default=list(ENCODER_VARIANTS),
+                        help="base|merged fp32|fp16|bf16 serial|overlapped")  # fmt: skip
     args = parser.parse_args()
+    if args.encoder:
+        scratch = tempfile.TemporaryDirectory()
+        args.encoder_checkpoint, args.encoder_plan = encoder_files(args.encoder, Path(scratch.name))
+        args.variants = args.encoder_variants
+        args.pose_source = "hmr"
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     print(
-        f"node per-frame work, {args.device}, torch threads {args.threads}, pose source {args.pose_source}, "
+        f"node per-frame work, {args.device}, torch threads {args.threads}, pose source {args.pose_source}"
+        f"{f' (encoder {args.encoder}, random weights)' if args.encoder else ''}, "
         f"decoder {'on' if args.decoder else 'off'}; CPU cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}"
     )
     print(
