@@ -56,11 +56,6 @@ class BodyPoints(nn.Module):
         self.num_betas = shapedirs.shape[-1]
 
     def forward(self, rotmats: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        joints, posed, _ = self.posed(rotmats, betas)
-        return joints, posed
-
-    def posed(self, rotmats: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """forward() plus each joint's rotation in the model frame (B,24,3,3), which a pose fit differentiates by."""
         batch = rotmats.shape[0]
         if betas.shape[1] < self.num_betas:
             betas = nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
@@ -87,7 +82,7 @@ class BodyPoints(nn.Module):
         blend_rot = torch.einsum("pj,bjik->bpik", self.point_weights, rot)
         blend_shift = torch.einsum("pj,bji->bpi", self.point_weights, shift)
         posed = torch.einsum("bpik,bpk->bpi", blend_rot, points) + blend_shift
-        return joints, posed, rot
+        return joints, posed
 
 
 class BodyLandmarks(nn.Module):

@@ -23,7 +23,7 @@ from fasthmr_ros.model.lift_net import LandmarkLiftNet
 from fasthmr_ros.model.point_kinematics import LandmarkPoints
 from fasthmr_ros.perception.landmark_fit import ImageFit
 from fasthmr_ros.perception.landmark_placement import solve_laterals, solve_translations
-from fasthmr_ros.perception.landmark_shape import BoneMemory, ShapeFit, bone_lengths, bone_weights
+from fasthmr_ros.perception.landmark_shape import MIN_BONE, BoneMemory, ShapeFit, bone_lengths, bone_weights
 from fasthmr_ros.perception.masks import PersonDetection
 
 # landmarks that place the body in the image: limbs, heels and toes (the face points are coarse on the model)
@@ -48,13 +48,13 @@ class LandmarkLift:
         0 = the lift's pose as it comes."""
         self.net = net.to(device).eval()
         self.device = device
-        self.landmarks = BodyLandmarks(body).to(device)
+        landmarks = BodyLandmarks(body)  # read once into the numpy fits below
         self.num_betas = body.num_betas
         self.use_betas = body.name == trained_on
         self.min_visibility = net.config.min_visibility
         self.bones = BoneMemory()
-        self.shape_fit = ShapeFit(self.landmarks)
-        self.placement = LandmarkPoints(self.landmarks, list(_PLACEMENT))
+        self.shape_fit = ShapeFit(landmarks)
+        self.placement = LandmarkPoints(landmarks, list(_PLACEMENT))
         self.image_fit = ImageFit(self.placement, fit_steps) if fit_steps > 0 else None
 
     @torch.inference_mode()
@@ -86,7 +86,7 @@ class LandmarkLift:
         lap("network")
         betas_full = torch.zeros(n, self.num_betas, device=self.device)
         if self.use_betas:
-            log_lengths = bone_lengths(world_t).clamp_min(0.02).log()
+            log_lengths = bone_lengths(world_t).clamp_min(MIN_BONE).log()
             seen = bone_weights(visibility_t, self.min_visibility) * torch.from_numpy(usable).to(self.device)[:, None]
             log_lengths, seen = self.bones([det.follow_id for det in detections], log_lengths, seen)
             betas_full[:, : betas.shape[1]] = self.shape_fit(rotmats, betas, log_lengths, seen)
@@ -122,7 +122,7 @@ class LandmarkLift:
         n = len(keypoints)
         usable = np.ones(n, bool) if usable is None else usable
         rot = rotmats.detach().double().cpu().numpy()
-        model_landmarks = self.placement(rot, np.asarray(torch.as_tensor(betas).detach().double().cpu()))
+        model_landmarks = self.placement(rot, torch.as_tensor(betas).detach().double().cpu().numpy())
         pixels = keypoints[:, list(_PLACEMENT)].astype(np.float64)
         weights = pixels[..., 2] * (pixels[..., 2] >= self.min_visibility) * usable[:, None]
         if depth is None:

@@ -6,9 +6,27 @@ the decoder publishes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 _MIN_PLACEMENT_POINTS = 4
+
+
+def _counted_median(counted: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """counted (n, M) bool -> a function of values (n, M) giving each row's median over its counted entries
+    (np.median's rule for an even count) by one sort with the others pushed to the end; the indices are made once
+    per solve, the function runs every reweighting round."""
+    pushed = np.where(counted, 0.0, np.inf)
+    count = np.maximum(counted.sum(1), 1)
+    rows = np.arange(len(counted))
+    low, high = (count - 1) // 2, count // 2
+
+    def median(values: np.ndarray) -> np.ndarray:
+        ordered = np.sort(values + pushed, axis=1)
+        return 0.5 * (ordered[rows, low] + ordered[rows, high])
+
+    return median
 
 
 def solve_translations(
@@ -36,12 +54,7 @@ def solve_translations(
     # equation rows per axis: f t_axis - offset tz = offset Z - f X_axis = rhs
     rhs = offset * depth_rest[:, None] - focal[..., None] * points[..., :2].transpose(0, 2, 1)
     features = np.stack([np.ones_like(offset), offset, offset * offset, rhs, offset * rhs], -1)  # (n, 2, P, 5)
-    # each row's median position among its counted residuals (the others sort last as +inf)
-    counted = np.concatenate([weights > 0, weights > 0], 1) & enough[:, None]
-    pushed = np.where(counted, 0.0, np.inf)
-    seen = np.maximum(counted.sum(1), 1)
-    rows = np.arange(n)
-    low, high = (seen - 1) // 2, seen // 2
+    median = _counted_median(np.concatenate([weights > 0, weights > 0], 1) & enough[:, None])
     row_weights = np.broadcast_to(weights[:, None], (n, 2, count))
     tz = np.zeros(n)
     t_axes = np.zeros((n, 2))
@@ -56,10 +69,7 @@ def solve_translations(
         depth = np.maximum(depth_rest + tz[:, None], 1e-3)[:, None]  # (n, 1, P)
         # (n, 2, P): each equation's residual, scaled back to pixels
         residual_px = np.abs(focal[..., None] * t_axes[..., None] - offset * tz[:, None, None] - rhs) / depth
-        flat = residual_px.reshape(n, -1)
-        ordered = np.sort(flat + pushed, axis=1)
-        median = 0.5 * (ordered[rows, low] + ordered[rows, high])
-        scale = np.maximum(median * 1.5, 2.0)[:, None, None]
+        scale = np.maximum(median(residual_px.reshape(n, -1)) * 1.5, 2.0)[:, None, None]
         row_weights = weights[:, None] / (1.0 + (residual_px / scale) ** 2)
     translation = np.concatenate([t_axes, tz[:, None]], 1)
     placed = enough & (denominator > 1e-9 * second.sum(1)) & np.isfinite(translation).all(1) & (tz > 0.1)
@@ -102,11 +112,7 @@ def solve_laterals(
     slope = focal / z[:, None]
     intercept = slope * points[..., :2].transpose(0, 2, 1) + centre
     target = pixels.transpose(0, 2, 1)
-    counted = np.concatenate([weights > 0, weights > 0], 1)
-    pushed = np.where(counted, 0.0, np.inf)
-    count = counted.sum(1)
-    rows = np.arange(n)
-    low, high = (count - 1) // 2, count // 2
+    median = _counted_median(np.concatenate([weights > 0, weights > 0], 1))
     row_weights = np.broadcast_to(weights[:, None], (n, 2, weights.shape[1]))
     t_axes = np.zeros((n, 2))
     for _ in range(rounds + 1):
@@ -114,8 +120,7 @@ def solve_laterals(
             (row_weights * slope**2).sum(2), 1e-12
         )
         residual = slope * t_axes[..., None] + intercept - target  # (n, 2, P)
-        ordered = np.sort(np.abs(residual).reshape(n, -1) + pushed, axis=1)
-        scale = np.maximum(0.5 * (ordered[rows, low] + ordered[rows, high]) * 1.5, 2.0)[:, None, None]
+        scale = np.maximum(median(np.abs(residual).reshape(n, -1)) * 1.5, 2.0)[:, None, None]
         row_weights = weights[:, None] / (1.0 + (residual / scale) ** 2)
     translation = np.concatenate([t_axes, depth[:, None]], 1)
     placed &= np.isfinite(translation).all(1)

@@ -38,7 +38,7 @@ SHAPE_PRIOR_STD = 1.0  # betas, around the lift's own answer
 # MediaPipe's spread of one bone's log length for one person (~10%): sets how far the bones pull against the prior
 BONE_LOG_STD = 0.1
 BETA_LIMIT = 3.0  # the shape directions hold their meaning within a few standard deviations
-_MIN_BONE = 0.02  # metres: a bone seen end-on is not measured
+MIN_BONE = 0.02  # metres: a bone seen end-on is not measured
 
 
 def bone_lengths(points: torch.Tensor) -> torch.Tensor:
@@ -131,10 +131,10 @@ class ShapeFit:
         for _ in range(self.steps):
             vectors = mean_bones + np.einsum("nk,nkbc->nbc", current, bone_dirs)  # (n, 11, 3)
             lengths = np.linalg.norm(vectors, axis=-1)
-            clamped = lengths < _MIN_BONE
-            residual = np.log(np.maximum(lengths, _MIN_BONE)) - target_np  # (n, 11)
+            clamped = lengths < MIN_BONE
+            residual = np.log(np.maximum(lengths, MIN_BONE)) - target_np  # (n, 11)
             # d log|v| / d beta_k = v . dv_k / |v|^2 (zero where the length is clamped)
-            jacobian = np.einsum("nbc,nkbc->nbk", vectors, bone_dirs) / np.maximum(lengths, _MIN_BONE)[..., None] ** 2
+            jacobian = np.einsum("nbc,nkbc->nbk", vectors, bone_dirs) / np.maximum(lengths, MIN_BONE)[..., None] ** 2
             jacobian[clamped] = 0.0
             # weighted least squares with the prior, per person: (J'WJ + P) d = -(J'W r + P (b - b_lift))
             jw = jacobian.transpose(0, 2, 1) * weights_np[:, None]
