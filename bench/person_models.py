@@ -96,8 +96,6 @@ def main() -> None:
             batch = images[model.name]
             stacked = BlazePoseRunner(model, runtime, args.device, threads=args.threads, chunk=None)
             split = BlazePoseRunner(model, runtime, args.device, threads=args.threads, chunk=1)
-            if runtime == "torch" and args.device.startswith("cuda"):
-                torch.cuda.synchronize()
             ways = calls(stacked, split, batch)
             for way in ways.values():  # warm-up: first runs build kernels and caches
                 for _ in range(3):
